@@ -1,0 +1,39 @@
+# The README's two commands: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CONFIG ?= config/amtriage.yaml
+
+.PHONY: run test check lint typecheck unit bench system-deps clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m receiver serve --config $(CONFIG) --log-format text
+
+test: $(STAMP) system-deps lint typecheck unit
+
+check: test
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check receiver tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest
+
+# Debian packages the tests run for real; detected first, installed only when missing.
+system-deps:
+	@bash scripts/system-deps.sh
+
+bench: $(STAMP)
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,193 @@
+"""HTTP handlers: the webhook Alertmanager posts to, health, readiness, metrics, status and mode.
+
+The webhook is the hot path: check credentials, read at most `max_body_bytes`, parse, one durable
+write (group-committed by the outbox), 200. Nothing else happens before the answer: no config
+read, no LLM, no downstream call. The answers are Alertmanager's to act on: 5xx is retried by
+Alertmanager, 4xx is not, so a full or broken outbox is 503 and never 429.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from receiver import alerts
+from receiver.config import MODES, Config, Credentials
+from receiver.errors import OutboxError, OutboxFull, PayloadError
+from receiver.forwarders.webhook import auth_headers
+from receiver.metrics import Metrics
+from receiver.outbox import Outbox
+from receiver.pipeline import Enricher
+
+
+class Authorizer:
+    """Checks the Authorization header Alertmanager's http_config sends (bearer or basic); none = open."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        header = auth_headers(credentials).get("Authorization")
+        scheme, _, secret = (header or "").partition(" ")
+        self.scheme = scheme.lower()
+        self.secret = secret.encode()
+
+    def allows(self, header: str | None) -> bool:
+        if not self.scheme:
+            return True
+        scheme, _, secret = (header or "").strip().partition(" ")
+        return scheme.lower() == self.scheme and hmac.compare_digest(secret.strip().encode(), self.secret)
+
+
+@dataclass
+class State:
+    """What the handlers share; built once by `app.build_app`."""
+
+    config: Config
+    metrics: Metrics
+    outbox: Outbox
+    enricher: Enricher
+    authorizer: Authorizer
+    ready: bool = False
+
+
+STATE = web.AppKey("state", State)
+
+
+def error(status: int, message: str, **headers: str) -> web.Response:
+    """A short JSON error body; never echoes request content (Alertmanager logs what we answer)."""
+    body = orjson.dumps({"status": "error", "error": message})
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+def json_response(doc: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(doc), content_type="application/json")
+
+
+async def webhook(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    response = await _accept(request, state)
+    state.metrics.ingest_requests.labels(code=str(response.status)).inc()
+    return response
+
+
+async def _accept(request: web.Request, state: State) -> web.Response:
+    if not state.authorizer.allows(request.headers.get("Authorization")):
+        return error(401, "unauthorized", **{"WWW-Authenticate": f'{state.authorizer.scheme.title()} realm="amtriage"'})
+    receiver = request.match_info.get("receiver")
+    if receiver is not None and state.config.receiver(receiver) is None:
+        return error(404, f"no receiver is named {receiver!r}")
+    limit = state.config.server.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return error(413, f"body is larger than {limit} bytes")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return error(413, f"body is larger than {limit} bytes")
+    try:
+        notification = alerts.parse(body)
+    except PayloadError as exc:
+        return error(400, str(exc))
+    try:
+        await state.outbox.put(body, receiver)
+    except OutboxFull:
+        return error(503, "outbox is full, retry later")
+    except OutboxError:
+        return error(503, "cannot store the notification, retry later")
+    for alert in notification.alerts:
+        state.metrics.alerts_received.labels(status=alert.status).inc()
+    return json_response({"status": "accepted", "alerts": len(notification.alerts)})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    if not request.app[STATE].ready:
+        return error(503, "not ready")
+    return json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[STATE].metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def status(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    try:
+        stats = await state.outbox.stats()
+        outbox: dict[str, Any] = {"depth": stats.depth, "oldest_age_seconds": round(stats.oldest_age, 3),
+                                  "dead_letters": stats.dead, "dead_letters_by_receiver": dict(stats.dead_by_receiver)}
+    except OutboxError as exc:
+        outbox = {"error": str(exc)}
+    registry = state.metrics.registry
+    receivers = {
+        r.name: {
+            "type": r.type,
+            "delivered": registry.get_sample_value(
+                "amtriage_notifications_total", {"receiver": r.name, "integration": r.type}) or 0,
+            "failed_attempts": registry.get_sample_value(
+                "amtriage_notification_requests_failed_total", {"receiver": r.name, "integration": r.type}) or 0,
+        }
+        for r in state.config.receivers
+    }
+    return json_response({
+        "mode": state.enricher.mode,
+        "llm": {"enabled": state.config.llm.enabled, "providers": []},
+        "outbox": outbox,
+        "receivers": receivers,
+    })
+
+
+async def get_mode(request: web.Request) -> web.Response:
+    return json_response({"mode": request.app[STATE].enricher.mode})
+
+
+async def put_mode(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if not state.authorizer.allows(request.headers.get("Authorization")):
+        return error(401, "unauthorized")
+    try:
+        mode = orjson.loads(await request.read()).get("mode")
+    except (orjson.JSONDecodeError, AttributeError):
+        return error(400, 'body must be {"mode": "..."}')
+    if mode not in MODES:
+        return error(400, f"mode: must be one of {', '.join(MODES)}")
+    state.enricher.set_mode(mode)
+    return json_response({"mode": mode})
+
+
+async def classify(request: web.Request) -> web.Response:
+    """Dry run: the enriched payload, forwarded nowhere."""
+    state = request.app[STATE]
+    if not state.authorizer.allows(request.headers.get("Authorization")):
+        return error(401, "unauthorized")
+    try:
+        notification = alerts.parse(await request.read())
+    except PayloadError as exc:
+        return error(400, str(exc))
+    except web.HTTPRequestEntityTooLarge:
+        return error(413, "body is too large")
+    mode = request.query.get("mode") or "enriched"
+    if mode not in MODES:
+        return error(400, f"mode: must be one of {', '.join(MODES)}")
+    enriched = await state.enricher.enrich(notification, mode)
+    return web.Response(body=enriched.to_json(), content_type="application/json")
+
+
+def add_routes(app: web.Application) -> None:
+    app.add_routes([
+        web.post("/webhook", webhook),
+        web.post("/webhook/{receiver}", webhook),
+        web.get("/healthz", healthz),
+        web.get("/readyz", readyz),
+        web.get("/metrics", metrics),
+        web.get("/api/v1/status", status),
+        web.get("/api/v1/mode", get_mode),
+        web.put("/api/v1/mode", put_mode),
+        web.post("/api/v1/classify", classify),
+    ])

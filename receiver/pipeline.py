@@ -1,0 +1,82 @@
+"""Modes and the per-alert enrichment step: classify each alert, write the result as annotations.
+
+    enricher = Enricher(RuleClassifier.from_file("config/classifier.yaml"), config.enrichment)
+    annotated = await enricher.enrich(notification)
+
+`transparent` forwards the payload unchanged; `enriched` adds every `ai_*` annotation;
+`transparent_with_recommendations` adds only the summary, the recommendations and the source.
+Labels change only with `enrichment.set_labels` (then `ai_severity` and `ai_category` become
+labels too, for routing in a downstream Alertmanager).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from receiver.alerts import Alert, Notification
+from receiver.classifier import Classification, RuleClassifier
+from receiver.config import MODES, EnrichmentConfig
+
+_ALL = ("severity", "category", "confidence", "summary", "recommendations", "source", "model")
+_KEYS_BY_MODE = {
+    "transparent": (),
+    "enriched": _ALL,
+    "transparent_with_recommendations": ("summary", "recommendations", "source"),
+}
+
+
+def annotations_for(c: Classification, prefix: str, keys: Sequence[str]) -> dict[str, str]:
+    values = {
+        "severity": c.severity,
+        "category": c.category,
+        "confidence": f"{c.confidence:.2f}",
+        "summary": c.summary,
+        "recommendations": "\n".join(c.recommendations),
+        "source": c.source,
+        "model": c.model,
+    }
+    return {prefix + k: values[k] for k in keys}
+
+
+class Enricher:
+    """Applies the current mode to a notification; the mode may change at run time (`PUT /api/v1/mode`)."""
+
+    def __init__(
+        self,
+        classifier: RuleClassifier,
+        config: EnrichmentConfig,
+        on_classified: Callable[[Classification], None] = lambda c: None,
+    ) -> None:
+        self.classifier = classifier
+        self.config = config
+        self.mode = config.mode
+        self.on_classified = on_classified
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        self.mode = mode
+
+    async def classify(self, alerts: Sequence[Alert]) -> list[Classification]:
+        """One classification per alert (the rules today; the LLM path plugs in here)."""
+        results = [self.classifier.classify(a) for a in alerts]
+        for c in results:
+            self.on_classified(c)
+        return results
+
+    async def enrich(self, notification: Notification, mode: str | None = None) -> Notification:
+        mode = mode or self.mode
+        keys = _KEYS_BY_MODE[mode]
+        if not keys:
+            return notification
+        results = await self.classify(notification.alerts)
+        alerts = tuple(self._annotate(a, c, keys) for a, c in zip(notification.alerts, results, strict=True))
+        return notification.with_alerts(alerts)
+
+    def _annotate(self, alert: Alert, c: Classification, keys: Sequence[str]) -> Alert:
+        prefix = self.config.annotation_prefix
+        annotated = alert.with_annotations({**alert.annotations, **annotations_for(c, prefix, keys)})
+        if self.config.set_labels and "severity" in keys:
+            labels = {**alert.labels, f"{prefix}severity": c.severity, f"{prefix}category": c.category}
+            return annotated.with_labels(labels)
+        return annotated
