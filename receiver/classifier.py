@@ -15,7 +15,8 @@ the `default` rule answers when none does.
   written, except that runs of whitespace (newlines too) become one space.
 - The summary is one line of at most 200 characters (199 plus "…"), the alertname if it renders
   empty, and reads "Resolved: …" for a resolved alert unless its template uses `{{ $status }}`.
-  A recommendation that renders empty is left out.
+  A recommendation that uses a label or annotation the alert lacks is left out (a command with a
+  hole misleads), so one rule can carry advice for several exporters' label sets.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ _SEVERITY_WORDS: dict[str, str] = {
 _PLACEHOLDER = re.compile(r"\{\{\s*\$(?:(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]*)|(status))\s*\}\}")
 _BRACES = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 _MISSING = "\x00"  # stands for a missing value while rendering, so tidying never touches the rule's own text
-_LEFT_EMPTY = re.compile(r"[(\[][\s\x00]*\x00[\s\x00]*[)\]]|(?<!\S)\x00/|/\x00(?!\S)")
+_LEFT_EMPTY = re.compile(r"[(\[][\s\x00/]*\x00[\s\x00/]*[)\]]|(?<!\S)\x00/(?=[\w\x00])|(?<=[\w\x00])/\x00(?!\S)")
 _DANGLING = re.compile(
     r"^[\s\x00]*\x00[\s:;,|\-\u2013\u2014\x00]*"  # separators after a missing value at the start
     r"|[\s:;,|\-\u2013\u2014\x00]*\x00[\s\x00]*$"  # or before one at the end
@@ -160,19 +161,22 @@ def _severity(rule: Rule, labels: Mapping[str, str]) -> str:
     return rule.severity
 
 
+def _value(alert: Alert, kind: str, name: str, status: str) -> str:
+    found = alert.status if status else (alert.labels if kind == "labels" else alert.annotations).get(name, "")
+    return found if found.strip() else ""
+
+
 def _render(template: str, alert: Alert) -> str:
     def value(found: re.Match[str]) -> str:
-        kind, name, status = found.groups()
-        text = alert.status if status else (alert.labels if kind == "labels" else alert.annotations).get(name, "")
-        return text.replace(_MISSING, "") if text.strip() else _MISSING
+        return _value(alert, *found.groups()).replace(_MISSING, "") or _MISSING
 
     text = _DANGLING.sub("", _LEFT_EMPTY.sub(_MISSING, _PLACEHOLDER.sub(value, template)))
     return " ".join(text.replace(_MISSING, "").split())
 
 
 def _recommendations(templates: Sequence[str], alert: Alert) -> tuple[str, ...]:
-    rendered = (_render(template, alert) for template in templates)
-    return tuple(text for text in rendered if text)[:MAX_RECOMMENDATIONS]
+    complete = (t for t in templates if all(_value(alert, *g) for g in _PLACEHOLDER.findall(t)))
+    return tuple(text for text in (_render(t, alert) for t in complete) if text)[:MAX_RECOMMENDATIONS]
 
 
 def _summary(template: str, alert: Alert) -> str:

@@ -80,6 +80,7 @@ class DeliveryWorker:
     async def run(self, grace: float = 10.0) -> None:
         """Deliver until `stop()`; then give in-flight jobs `grace` seconds (the rest stay in the outbox)."""
         while not self._stopping:
+            self._wake.clear()  # set again by any wake-up from here on, so none is lost while busy
             claimed = await self.fill()
             await self.refresh_stats()
             if claimed == 0 or len(self._inflight) >= self.config.concurrency:
@@ -110,7 +111,7 @@ class DeliveryWorker:
                 await asyncio.wait(self._inflight)
 
     async def _idle(self) -> None:
-        self._wake.clear()
+        """Wait for a wake-up, a finished job or the poll interval, whichever comes first."""
         waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait()), *self._inflight}
         try:
             await asyncio.wait(waiters, timeout=self.config.poll_interval, return_when=asyncio.FIRST_COMPLETED)

@@ -50,12 +50,14 @@ ConfigFactory = Callable[..., Config]
 
 @pytest.fixture
 def make_config(tmp_path: Path) -> ConfigFactory:
-    """Build a Config from YAML text: `make_config(receivers_yaml, extra_yaml)` with a tmp outbox."""
+    """Build a Config from YAML: one webhook receiver at `url` (or `receivers`), a tmp outbox (plus `outbox`
+    lines), the shipped classifier rules, and `extra` top-level YAML."""
 
-    def make(url: str = "http://127.0.0.1:9/hook", extra: str = "", receivers: str | None = None) -> Config:
+    def make(url: str = "http://127.0.0.1:9/hook", extra: str = "", receivers: str | None = None,
+             outbox: str = "") -> Config:
         receivers = receivers or f"receivers:\n  - name: sink\n    type: webhook\n    url: {url}\n"
         text = (
-            f"outbox:\n  path: {tmp_path / 'outbox.db'}\n"
+            f"outbox:\n  path: {tmp_path / 'outbox.db'}\n{outbox}"
             f"classifier:\n  rules_file: {ROOT / 'config' / 'classifier.yaml'}\n"
             f"{receivers}{extra}"
         )
