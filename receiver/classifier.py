@@ -142,6 +142,7 @@ class RuleClassifier:
         return next((r for r in self._rules if matches_all(r.matchers, view)), self._default)
 
     def classify(self, alert: Alert) -> Classification:
+        """Severity, category, confidence and this alert's own summary and recommendations."""
         rule = self.match(alert)
         return Classification(
             severity=_severity(rule, alert.labels),
@@ -162,13 +163,14 @@ def _severity(rule: Rule, labels: Mapping[str, str]) -> str:
 
 
 def _value(alert: Alert, kind: str, name: str, status: str) -> str:
-    found = alert.status if status else (alert.labels if kind == "labels" else alert.annotations).get(name, "")
-    return found if found.strip() else ""
+    """What one placeholder stands for; "" when the label or annotation is missing or blank."""
+    text = alert.status if status else (alert.labels if kind == "labels" else alert.annotations).get(name, "")
+    return text if text.strip() else ""
 
 
 def _render(template: str, alert: Alert) -> str:
     def value(found: re.Match[str]) -> str:
-        return _value(alert, *found.groups()).replace(_MISSING, "") or _MISSING
+        return _value(alert, *found.groups("")).replace(_MISSING, "") or _MISSING
 
     text = _DANGLING.sub("", _LEFT_EMPTY.sub(_MISSING, _PLACEHOLDER.sub(value, template)))
     return " ".join(text.replace(_MISSING, "").split())

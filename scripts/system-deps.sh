@@ -3,7 +3,7 @@
 # command -> package; nothing is installed when every command is already on PATH.
 set -euo pipefail
 declare -A wanted=(
-  [alertmanager]=prometheus-alertmanager
+  [prometheus-alertmanager]=prometheus-alertmanager
 )
 missing=()
 for cmd in "${!wanted[@]}"; do
