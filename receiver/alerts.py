@@ -14,6 +14,7 @@ order it came.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -24,6 +25,7 @@ import orjson
 from receiver.errors import PayloadError
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 STATUSES = ("firing", "resolved")
 
 Labels = Mapping[str, str]
@@ -223,6 +225,8 @@ def _status(value: Any, path: str) -> str:
 def _timestamp(value: Any, path: str) -> str:
     if not isinstance(value, str):
         raise PayloadError(path, "must be an RFC 3339 timestamp string")
+    if not _RFC3339.match(value):
+        raise PayloadError(path, "must be an RFC 3339 timestamp")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

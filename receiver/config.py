@@ -234,22 +234,26 @@ def _listen(f: Fields) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def _credentials(f: Fields, token_key: str = "bearer_token") -> Credentials:
-    token = f.secret(token_key)
+def _credentials(f: Fields, *, both_allowed: bool = False) -> Credentials:
+    """A bearer token and/or basic auth; a sender (a receiver) may have only one of them."""
+    token = f.secret("bearer_token")
     basic = f.section("basic")
-    username, password = basic.string("username") or None, basic.secret("password")
-    if basic.raw and not (username and password):
-        basic.error("", "needs both username and password (or password_file)")
+    username = basic.string("username") or None
+    password = basic.secret("password")
+    if basic.raw and not username:
+        basic.error("username", "is required with basic auth")
+    if basic.raw and not (basic.has("password") or basic.has("password_file")):
+        basic.error("password", "is required with basic auth (or password_file)")
     basic.done()
-    if token and username:
-        f.error(token_key, "set either a bearer token or basic auth, not both")
+    if token and username and not both_allowed:
+        f.error("bearer_token", "set either a bearer token or basic auth, not both")
     return Credentials(bearer_token=token, username=username, password=password)
 
 
 def _server(f: Fields) -> ServerConfig:
     host, port = _listen(f)
     auth = f.section("auth")
-    credentials = _credentials(auth)
+    credentials = _credentials(auth, both_allowed=True)  # Alertmanagers may use either
     auth.done()
     server = ServerConfig(host, port, credentials, f.size("max_body_bytes", ServerConfig().max_body_bytes))
     f.done()
@@ -319,7 +323,7 @@ def _llm(f: Fields) -> LLMConfig:
 
 def _provider(f: Fields) -> ProviderConfig:
     kind = f.choice("type", "openai", PROVIDER_TYPES)
-    base_url = f.url("base_url") if f.has("base_url") else ""
+    base_url = f.url("base_url")
     provider = ProviderConfig(
         name=f.string("name", kind),
         type=kind,

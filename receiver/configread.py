@@ -50,6 +50,8 @@ def parse_duration(value: Any) -> float:
         seconds = float(value)
     else:
         text = str(value).strip()
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):  # a bare number of seconds, as from LLM_TIMEOUT=30
+            return float(text)
         if not text or _DURATION_PART.sub("", text):
             raise ValueError(value)
         seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text))

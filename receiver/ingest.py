@@ -26,19 +26,24 @@ from receiver.pipeline import Enricher
 
 
 class Authorizer:
-    """Checks the Authorization header Alertmanager's http_config sends (bearer or basic); none = open."""
+    """Checks the Authorization header Alertmanager's http_config sends: bearer and/or basic, as
+    configured (none configured: open). Secrets are compared in constant time."""
 
     def __init__(self, credentials: Credentials) -> None:
-        header = auth_headers(credentials).get("Authorization")
-        scheme, _, secret = (header or "").partition(" ")
-        self.scheme = scheme.lower()
-        self.secret = secret.encode()
+        self.accepted: list[tuple[str, bytes]] = []
+        for one in (Credentials(bearer_token=credentials.bearer_token),
+                    Credentials(username=credentials.username, password=credentials.password)):
+            scheme, _, secret = auth_headers(one).get("Authorization", "").partition(" ")
+            if scheme:
+                self.accepted.append((scheme.lower(), secret.encode()))
+        self.scheme = self.accepted[0][0] if self.accepted else ""
 
     def allows(self, header: str | None) -> bool:
-        if not self.scheme:
+        if not self.accepted:
             return True
         scheme, _, secret = (header or "").strip().partition(" ")
-        return scheme.lower() == self.scheme and hmac.compare_digest(secret.strip().encode(), self.secret)
+        given = (scheme.lower(), secret.strip().encode())
+        return any(given[0] == s and hmac.compare_digest(given[1], expected) for s, expected in self.accepted)
 
 
 @dataclass

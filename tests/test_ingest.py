@@ -200,3 +200,13 @@ async def test_classify_dry_run_forwards_nothing(client: Client, sink: Recording
     doc = await resp.json()
     assert doc["alerts"][0]["annotations"]["ai_source"] == "rules"
     assert sink.received == []
+
+
+async def test_bearer_and_basic_both_configured_accept_either(serve: Serve, make_config: ConfigFactory) -> None:
+    """DESIGN's server.auth may hold both: an Alertmanager may send either one."""
+    extra = f"server:\n  auth:\n    bearer_token: {TOKEN}\n    basic: {{username: am, password: pw}}\n"
+    client = await serve(make_config(extra=extra))
+    basic = "Basic " + base64.b64encode(b"am:pw").decode()
+    assert (await client.post("/webhook", data=BODY, headers=BEARER)).status == 200
+    assert (await client.post("/webhook", data=BODY, headers={"Authorization": basic})).status == 200
+    assert (await client.post("/webhook", data=BODY, headers={"Authorization": "Basic bm86bm8="})).status == 401

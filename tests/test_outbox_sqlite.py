@@ -136,6 +136,6 @@ async def test_stats_report_oldest_age(outbox: SqliteOutbox, clock: ManualClock)
 async def test_a_file_that_is_not_a_database_is_an_outbox_error(tmp_path: Path) -> None:
     (tmp_path / "o.db").write_bytes(b"this is not sqlite" * 100)
     box = SqliteOutbox(OutboxConfig(path=str(tmp_path / "o.db")))
-    with pytest.raises(OutboxError, match="cannot open"):
+    with pytest.raises(OutboxError, match="not a database"):
         await box.open()
     await box.close()
