@@ -33,6 +33,7 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 bench: $(STAMP)
+	@bash scripts/system-deps.sh wrk=wrk
 	$(PY) bench/ingest.py
 
 clean:

@@ -2,16 +2,19 @@
 
 Both servers run as their own processes; delivery runs (amtriage forwards every notification
 to a sink, which is a second bare server). The load comes from this process: a fixed number of
-POSTs at a fixed concurrency over keep-alive connections, as Alertmanager sends them. Prints
-requests/s for each and the ratio; never fails on time.
+POSTs at a fixed concurrency over keep-alive connections, as Alertmanager sends them: from wrk
+(Debian's package; `make bench` installs it) when it is there, else from an aiohttp client in
+this process. Prints requests/s for each and the ratio; never fails on time.
 
-    python bench/ingest.py [--requests 5000] [--concurrency 32]
+    python bench/ingest.py [--seconds 10] [--concurrency 32] [--python-client --requests 5000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,18 @@ def bare_server(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
+def wrk(url: str, seconds: int, concurrency: int) -> tuple[float, str]:
+    """Load from wrk (C, one thread): requests/s and its latency line."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "-s", str(ROOT / "bench" / "post.lua"), url],
+        capture_output=True, text=True, timeout=seconds + 60, check=True, env={"BODY": str(PAYLOAD)},
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    latency = re.search(r"Latency\s+(\S+)", out)
+    return rate, f"mean latency {latency.group(1) if latency else '?'}, {errors.group(1) if errors else 0} non-2xx"
+
+
 async def load(url: str, body: bytes, requests: int, concurrency: int) -> tuple[float, int]:
     """Send `requests` POSTs with `concurrency` in flight; returns (seconds, non-200 count)."""
     failures = 0
@@ -72,6 +87,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10, help="with wrk: how long each run lasts")
+    parser.add_argument("--python-client", action="store_true", help="load from aiohttp even if wrk is there")
     args = parser.parse_args()
     body = PAYLOAD.read_bytes()
     bare_port, sink_port, amtriage_port = free_port(), free_port(), free_port()
@@ -89,15 +106,25 @@ async def main() -> None:
             for port in (bare_port, sink_port, amtriage_port):
                 await wait_ready(f"http://127.0.0.1:{port}/readyz")
             results = {}
+            use_wrk = shutil.which("wrk") is not None and not args.python_client
+            print(f"load: {'wrk' if use_wrk else 'aiohttp client'}, concurrency {args.concurrency}, payload "
+                  f"{PAYLOAD.name} ({len(body)} bytes)")
             for name, port in (("bare aiohttp", bare_port), ("amtriage", amtriage_port)):
-                await load(f"http://127.0.0.1:{port}/webhook", body, 200, args.concurrency)  # warm up
-                seconds, failures = await load(f"http://127.0.0.1:{port}/webhook", body, args.requests,
-                                               args.concurrency)
-                results[name] = args.requests / seconds
-                print(f"{name:>14}: {results[name]:8.0f} req/s  ({args.requests} POSTs, "
-                      f"concurrency {args.concurrency}, {failures} non-200)")
+                url = f"http://127.0.0.1:{port}/webhook"
+                await load(url, body, 200, args.concurrency)  # warm up
+                if use_wrk:
+                    results[name], detail = wrk(url, args.seconds, args.concurrency)
+                else:
+                    seconds, failures = await load(url, body, args.requests, args.concurrency)
+                    results[name], detail = args.requests / seconds, f"{failures} non-200"
+                print(f"{name:>14}: {results[name]:8.0f} req/s  ({detail})")
             print(f"{'ratio':>14}: {results['amtriage'] / results['bare aiohttp']:8.2f}x of bare aiohttp "
                   "(durable group-committed write, delivery running)")
+            async with aiohttp.ClientSession() as session, session.get(
+                    f"http://127.0.0.1:{amtriage_port}/api/v1/status") as resp:
+                status = await resp.json()
+            print(f"{'after the run':>14}: outbox depth {status['outbox']['depth']}, "
+                  f"delivered {status['receivers']['sink']['delivered']:.0f}")
         finally:
             for proc in procs:
                 proc.terminate()

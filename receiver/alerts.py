@@ -152,7 +152,7 @@ def from_dict(doc: Any) -> Notification:
         raise PayloadError("alerts", "is required")
     if not isinstance(raw_alerts, list):
         raise PayloadError("alerts", "must be a list")
-    alerts = tuple(_alert(a, f"alerts[{i}]") for i, a in enumerate(raw_alerts))
+    alerts = tuple(_alert(a, i) for i, a in enumerate(raw_alerts))
     truncated = doc.get("truncatedAlerts", 0)
     if isinstance(truncated, bool) or not isinstance(truncated, int) or truncated < 0:
         raise PayloadError("truncatedAlerts", "must be a non-negative integer")
@@ -172,24 +172,29 @@ def from_dict(doc: Any) -> Notification:
     )
 
 
-def _alert(raw: Any, path: str) -> Alert:
+def _alert(raw: Any, index: int) -> Alert:
+    """One alert; field paths are only spelled out when something is wrong (this runs per request)."""
     if not isinstance(raw, dict):
-        raise PayloadError(path, "must be an object")
-    labels = _labels(raw.get("labels"), f"{path}.labels")
+        raise PayloadError(f"alerts[{index}]", "must be an object")
+    labels = _labels(raw.get("labels"), "labels", index)
     starts_at = raw.get("startsAt")
     if starts_at is None:
-        raise PayloadError(f"{path}.startsAt", "is required")
-    fingerprint = _string(raw, "fingerprint", "", path)
+        raise PayloadError(f"alerts[{index}].startsAt", "is required")
+    fingerprint = _string(raw, "fingerprint", "", index)
     return Alert(
-        status=_status(raw.get("status"), f"{path}.status"),
+        status=_status(raw.get("status"), "status", index),
         labels=labels,
-        annotations=_labels(raw.get("annotations", {}), f"{path}.annotations"),
-        starts_at=_timestamp(starts_at, f"{path}.startsAt"),
-        ends_at=_timestamp(raw.get("endsAt", ZERO_TIME), f"{path}.endsAt"),
-        generator_url=_string(raw, "generatorURL", "", path),
+        annotations=_labels(raw.get("annotations", {}), "annotations", index),
+        starts_at=_timestamp(starts_at, "startsAt", index),
+        ends_at=_timestamp(raw.get("endsAt", ZERO_TIME), "endsAt", index),
+        generator_url=_string(raw, "generatorURL", "", index),
         fingerprint=fingerprint or label_fingerprint(labels),
         extra={k: v for k, v in raw.items() if k not in _ALERT_KNOWN},
     )
+
+
+def _path(key: str, index: int | None) -> str:
+    return key if index is None else f"alerts[{index}].{key}"
 
 
 def label_fingerprint(labels: Labels) -> str:
@@ -198,39 +203,41 @@ def label_fingerprint(labels: Labels) -> str:
     return digest.hexdigest()
 
 
-def _labels(raw: Any, path: str) -> dict[str, str]:
+def _labels(raw: Any, key: str, index: int | None = None) -> dict[str, str]:
     if raw is None:
-        raise PayloadError(path, "is required")
+        raise PayloadError(_path(key, index), "is required")
     if not isinstance(raw, dict):
-        raise PayloadError(path, "must be an object of strings")
-    for key, value in raw.items():
-        if not isinstance(value, str):
-            raise PayloadError(f"{path}.{key}", "must be a string")
+        raise PayloadError(_path(key, index), "must be an object of strings")
+    for name, value in raw.items():
+        if type(value) is not str:
+            raise PayloadError(f"{_path(key, index)}.{name}", "must be a string")
     return raw
 
 
-def _string(doc: dict[str, Any], key: str, default: str, parent: str = "") -> str:
+def _string(doc: dict[str, Any], key: str, default: str, index: int | None = None) -> str:
     value = doc.get(key, default)
-    if not isinstance(value, str):
-        raise PayloadError(f"{parent}.{key}" if parent else key, "must be a string")
+    if type(value) is not str:
+        raise PayloadError(_path(key, index), "must be a string")
     return value
 
 
-def _status(value: Any, path: str) -> str:
-    if value not in STATUSES:
-        raise PayloadError(path, 'must be "firing" or "resolved"')
+def _status(value: Any, key: str, index: int | None = None) -> str:
+    if value != "firing" and value != "resolved":
+        raise PayloadError(_path(key, index), 'must be "firing" or "resolved"')
     return str(value)
 
 
-def _timestamp(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        raise PayloadError(path, "must be an RFC 3339 timestamp string")
+def _timestamp(value: Any, key: str, index: int | None = None) -> str:
+    if value == ZERO_TIME:
+        return ZERO_TIME
+    if type(value) is not str:
+        raise PayloadError(_path(key, index), "must be an RFC 3339 timestamp string")
     if not _RFC3339.match(value):
-        raise PayloadError(path, "must be an RFC 3339 timestamp")
+        raise PayloadError(_path(key, index), "must be an RFC 3339 timestamp")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise PayloadError(path, "must be an RFC 3339 timestamp") from None
+        raise PayloadError(_path(key, index), "must be an RFC 3339 timestamp") from None
     if parsed.tzinfo is None:
-        raise PayloadError(path, "must be an RFC 3339 timestamp with a time zone")
+        raise PayloadError(_path(key, index), "must be an RFC 3339 timestamp with a time zone")
     return value

@@ -22,12 +22,14 @@ the `default` rule answers when none does.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from cachetools import LRUCache
 
 from receiver.alerts import Alert
 from receiver.errors import ConfigError
@@ -98,11 +100,14 @@ class RuleClassifier:
         result.severity, result.category, result.model   # ('critical', 'storage', 'rules/disk-space')
     """
 
-    __slots__ = ("_default", "_rules")
+    __slots__ = ("_default", "_lock", "_memo", "_rules")
 
-    def __init__(self, rules: Sequence[Rule], default: Rule) -> None:
+    def __init__(self, rules: Sequence[Rule], default: Rule, *, memo_size: int = 10_000) -> None:
         self._rules = tuple(rules)
         self._default = default
+        # The same alert comes back (repeat_interval, group updates, HA pairs): remember its result.
+        self._memo: LRUCache[tuple[object, ...], Classification] = LRUCache(maxsize=max(1, memo_size))
+        self._lock = threading.Lock()  # delivery and the dry-run endpoint classify from two threads
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -143,6 +148,16 @@ class RuleClassifier:
 
     def classify(self, alert: Alert) -> Classification:
         """Severity, category, confidence and this alert's own summary and recommendations."""
+        key = (alert.status, *alert.labels.items(), None, *alert.annotations.items())
+        with self._lock:
+            known = self._memo.get(key)
+        if known is None:
+            known = self._classify(alert)
+            with self._lock:
+                self._memo[key] = known
+        return known
+
+    def _classify(self, alert: Alert) -> Classification:
         rule = self.match(alert)
         return Classification(
             severity=_severity(rule, alert.labels),

@@ -9,7 +9,7 @@ Alertmanager, 4xx is not, so a full or broken outbox is 503 and never 429.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -56,6 +56,21 @@ class State:
     enricher: Enricher
     authorizer: Authorizer
     ready: bool = False
+    _by_code: dict[int, Any] = field(default_factory=dict)
+
+    def count_request(self, status: int) -> None:
+        """Hot path: label lookups are cached (one dict get instead of prometheus-client's lock and tuple)."""
+        child = self._by_code.get(status)
+        if child is None:
+            child = self._by_code[status] = self.metrics.ingest_requests.labels(code=str(status))
+        child.inc()
+
+    def count_alerts(self, notification: alerts.Notification) -> None:
+        firing = sum(1 for a in notification.alerts if a.status == "firing")
+        if firing:
+            self.metrics.alerts_received.labels(status="firing").inc(firing)
+        if firing < len(notification.alerts):
+            self.metrics.alerts_received.labels(status="resolved").inc(len(notification.alerts) - firing)
 
 
 STATE = web.AppKey("state", State)
@@ -74,7 +89,7 @@ def json_response(doc: Any, status: int = 200) -> web.Response:
 async def webhook(request: web.Request) -> web.Response:
     state = request.app[STATE]
     response = await _accept(request, state)
-    state.metrics.ingest_requests.labels(code=str(response.status)).inc()
+    state.count_request(response.status)
     return response
 
 
@@ -101,8 +116,7 @@ async def _accept(request: web.Request, state: State) -> web.Response:
         return error(503, "outbox is full, retry later")
     except OutboxError:
         return error(503, "cannot store the notification, retry later")
-    for alert in notification.alerts:
-        state.metrics.alerts_received.labels(status=alert.status).inc()
+    state.count_alerts(notification)
     return json_response({"status": "accepted", "alerts": len(notification.alerts)})
 
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite runs for real, when they are missing.
-# command -> package; nothing is installed when every command is already on PATH.
+# Install the Debian packages that the tests (or, with arguments, another target) run for real,
+# when they are missing. Arguments: command=package pairs; without any, the test suite's list.
 set -euo pipefail
-declare -A wanted=(
-  [prometheus-alertmanager]=prometheus-alertmanager
-)
+if [ $# -eq 0 ]; then
+  set -- prometheus-alertmanager=prometheus-alertmanager
+fi
 missing=()
-for cmd in "${!wanted[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
+for pair in "$@"; do
+  command -v "${pair%%=*}" >/dev/null 2>&1 || missing+=("${pair#*=}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then

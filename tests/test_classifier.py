@@ -497,3 +497,14 @@ def test_unicode_labels_survive_into_the_summary() -> None:
     assert classifier.classify(alert).summary == (
         '東京-1 Zoë Ångström say "hi" & <bye> Checkout error budget burning 14.4x — 顧客に影響あり 🚨'
     )
+
+
+def test_repeated_alert_is_classified_once_and_identically() -> None:
+    """A repeat of the same alert (repeat_interval, HA pair) gets the remembered result, not a new one."""
+    classifier = RuleClassifier.from_file(SHIPPED)
+    [alert] = alerts.parse((FIXTURES / "01-firing-single.json").read_bytes()).alerts
+    first = classifier.classify(alert)
+    assert classifier.classify(alert) is first
+    other = alert.with_labels({**alert.labels, "mountpoint": "/data"})
+    assert classifier.classify(other) is not first
+    assert classifier.classify(other).summary != first.summary
