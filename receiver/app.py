@@ -25,6 +25,7 @@ from receiver.classifier import Classification, RuleClassifier
 from receiver.config import Config
 from receiver.delivery import DeliveryWorker
 from receiver.errors import ConfigError
+from receiver.forwarders.http import Deps
 from receiver.ingest import STATE, Authorizer, State, add_routes
 from receiver.metrics import Metrics
 from receiver.outbox.sqlite import SqliteOutbox
@@ -68,10 +69,16 @@ def build_app(
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[STATE] = state
 
+    def on_template_error(receiver: str, error: str) -> None:
+        log.warning("receiver %s: template failed, the default was used: %s", receiver, error)
+        metrics.template_errors.labels(receiver=receiver).inc()
+
     def make_worker(session: aiohttp.ClientSession) -> DeliveryWorker:
         return DeliveryWorker(
             outbox, enricher, Router(config.routes, config.default_receiver),
-            forwarders.build(config.receivers, session, clock), config.receivers, config.delivery, metrics,
+            forwarders.build(config.receivers, Deps(session, clock, config.enrichment.annotation_prefix,
+                                                    on_template_error)),
+            config.receivers, config.delivery, metrics,
             clock=clock,
         )
 

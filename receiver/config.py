@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -23,7 +24,6 @@ from receiver.overrides import apply_overrides
 
 MODES = ("transparent", "enriched", "transparent_with_recommendations")
 PROVIDER_TYPES = ("openai", "azure", "anthropic", "gemini", "ollama", "openai_compatible", "proxy")
-RECEIVER_TYPES = ("webhook",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +145,7 @@ class ReceiverConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 10.0
     send_resolved: bool = True
+    options: Any = None  # the kind's own settings, parsed by its forwarder class (`Forwarder.options`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,14 +374,18 @@ def _cache(f: Fields) -> CacheConfig:
 
 
 def _receiver(f: Fields) -> ReceiverConfig:
+    from receiver.forwarders import KINDS  # the forwarders import this module: resolve at load time
+
+    kind = KINDS[f.choice("type", "webhook", tuple(KINDS))]
     receiver = ReceiverConfig(
         name=f.string("name", required=True),
-        type=f.choice("type", "webhook", RECEIVER_TYPES),
-        url=f.url("url", required=True),
+        type=kind.integration,
+        url=f.url("url", required=kind.default_url is None) or (kind.default_url or ""),
         credentials=_credentials(f),
         headers=f.mapping("headers"),
         timeout=f.duration("timeout", 10.0),
         send_resolved=f.boolean("send_resolved", True),
+        options=kind.options(f),
     )
     f.done()
     return receiver

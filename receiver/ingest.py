@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from receiver import alerts
 from receiver.config import MODES, Config, Credentials
 from receiver.errors import OutboxError, OutboxFull, PayloadError
-from receiver.forwarders.webhook import auth_headers
+from receiver.forwarders.http import auth_headers
 from receiver.metrics import Metrics
 from receiver.outbox import Outbox
 from receiver.pipeline import Enricher

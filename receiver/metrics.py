@@ -28,6 +28,7 @@ class Metrics:
     notification_latency: Histogram
     enrichment: Counter
     config_reloads: Counter
+    template_errors: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -63,6 +64,9 @@ class Metrics:
             enrichment=Counter(
                 "amtriage_enrichment", "Alerts classified, by source and (for fallbacks) reason.",
                 ["source", "reason"], registry=r),
+            template_errors=Counter(
+                "amtriage_template_errors", "User templates that failed to render (the default was sent).",
+                ["receiver"], registry=r),
             config_reloads=Counter(
                 "amtriage_config_reloads", "Configuration reloads, by result.", ["result"], registry=r),
         )

@@ -13,6 +13,7 @@ from receiver import forwarders
 from receiver.app import build_enricher
 from receiver.config import Config
 from receiver.delivery import DeliveryWorker, backoff
+from receiver.forwarders.http import Deps
 from receiver.metrics import Metrics
 from receiver.outbox.sqlite import SqliteOutbox
 from receiver.routing import Router
@@ -43,7 +44,7 @@ async def build(session: aiohttp.ClientSession, clock: ManualClock) -> AsyncIter
         opened.append(outbox)
         worker = DeliveryWorker(
             outbox, build_enricher(config, metrics), Router(config.routes, config.default_receiver),
-            forwarders.build(config.receivers, session, clock), config.receivers, config.delivery, metrics,
+            forwarders.build(config.receivers, Deps(session, clock)), config.receivers, config.delivery, metrics,
             clock=clock, rand=lambda: 0.0,
         )
         return worker, outbox, metrics

@@ -3,56 +3,39 @@
     receivers:
       - name: team-webhook
         type: webhook
-        url: https://hooks.example.com/alertmanager
+        url: https://hooks.example.com/alertmanager    # or url_file
         bearer_token_file: /etc/amtriage/hook-token   # or basic: {username, password_file}
         headers: {X-Team: sre}
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable
+from typing import Any, ClassVar
 
-import aiohttp
-
-from receiver import __version__
 from receiver.alerts import Notification
-from receiver.config import Credentials, ReceiverConfig
-from receiver.forwarders import check_response, transport_error
+from receiver.config import ReceiverConfig
+from receiver.configread import Fields
+from receiver.forwarders.http import Deps, auth_headers, post
 
 
 class WebhookForwarder:
-    """POSTs the stored notification body as JSON; see the module docstring for its config."""
+    """POSTs the stored notification body as it is; see the module docstring for its config."""
 
-    integration = "webhook"
+    integration: ClassVar[str] = "webhook"
+    default_url: ClassVar[str | None] = None
 
-    def __init__(self, config: ReceiverConfig, session: aiohttp.ClientSession, clock: Callable[[], float]) -> None:
+    @classmethod
+    def options(cls, f: Fields) -> Any:
+        return None
+
+    def __init__(self, config: ReceiverConfig, deps: Deps) -> None:
         self.name = config.name
-        self.url = config.url
-        self.session = session
-        self.clock = clock
-        self.timeout = aiohttp.ClientTimeout(total=config.timeout)
-        self.headers = {
-            "Content-Type": "application/json",
-            "User-Agent": f"amtriage/{__version__}",
-            **config.headers,
-            **auth_headers(config.credentials),
-        }
+        self.config = config
+        self.deps = deps
+        self.headers = {**config.headers, **auth_headers(config.credentials)}
 
     async def send(self, notification: Notification, body: bytes) -> None:
-        try:
-            async with self.session.post(self.url, data=body, headers=self.headers, timeout=self.timeout) as resp:
-                await resp.read()
-                check_response(resp.status, resp.headers, self.clock)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise transport_error(exc) from None
+        await post(self.deps, self.config.url, body, headers=self.headers, timeout=self.config.timeout)
 
 
-def auth_headers(credentials: Credentials) -> dict[str, str]:
-    """The Authorization header for bearer or basic credentials (none when there are none)."""
-    if credentials.bearer_token:
-        return {"Authorization": f"Bearer {credentials.bearer_token}"}
-    if credentials.username is not None:
-        pair = f"{credentials.username}:{credentials.password or ''}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
-    return {}
+KIND = WebhookForwarder
