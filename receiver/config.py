@@ -112,6 +112,7 @@ class ProviderConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     circuit_breaker: BreakerConfig = BreakerConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
+    options: Any = None  # the provider type's own settings, parsed by its class (`Provider.options`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,9 +341,17 @@ def _provider(f: Fields) -> ProviderConfig:
         headers=f.mapping("headers"),
         circuit_breaker=_breaker(f.section("circuit_breaker")),
         rate_limit=_rate_limit(f.section("rate_limit")),
+        options=_provider_options(kind, f),
     )
     f.done()
     return provider
+
+
+def _provider_options(kind: str, f: Fields) -> Any:
+    from receiver.llm import kinds  # the providers import this module: resolve at load time
+
+    provider = kinds().get(kind)
+    return provider.options(f) if provider is not None else None
 
 
 def _breaker(f: Fields) -> BreakerConfig:

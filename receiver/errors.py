@@ -5,6 +5,9 @@
     ├── PayloadError           a webhook body is not an Alertmanager v4 notification (-> 400, names the field)
     ├── OutboxError            the durable outbox cannot take or give work (-> 503 on ingest)
     │   └── OutboxFull         the outbox holds max_items live notifications (-> 503)
+    ├── LLMError               the LLM could not classify an alert (-> that alert falls back to the rules)
+    │   ├── ProviderError      a provider failed: HTTP status, timeout, network; `transient` says retry
+    │   └── BadReply           a reply that is not a valid classification (never retried; not the provider's fault)
     └── DeliveryError          a downstream receiver did not take a notification
         ├── RetryableDelivery  try again later (429, 5xx, timeouts, network); may carry Retry-After
         └── PermanentDelivery  do not retry (other 4xx, a body we cannot send); goes to the dead letters
@@ -60,6 +63,32 @@ class OutboxError(AmtriageError):
 
 class OutboxFull(OutboxError):
     """The outbox holds its configured maximum of live notifications."""
+
+
+class LLMError(AmtriageError):
+    """The LLM path failed for this alert; `reason` is the fallback's metric label."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class ProviderError(LLMError):
+    """A provider call failed. `transient`: worth retrying (429, 5xx, timeouts, resets);
+    `retry_after`: the provider's own wish in seconds (Retry-After / retry-after-ms)."""
+
+    def __init__(self, reason: Reason, detail: str, *, transient: bool, retry_after: float | None = None) -> None:
+        super().__init__(reason, detail)
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+class BadReply(LLMError):
+    """The model answered, but not with a usable classification (schema, truncation, refusal, safety)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(Reason.BAD_REPLY, detail)
 
 
 class DeliveryError(AmtriageError):
