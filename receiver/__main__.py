@@ -79,8 +79,9 @@ def _serve(args: argparse.Namespace) -> int:
     logs.setup(args.log_format, args.log_level)
     config = _load(args.config)
     load_classifier(config)
-    web.run_app(build_app(config), host=config.server.host, port=config.server.port, print=None,
-                access_log=None, shutdown_timeout=10.0)
+    app = build_app(config, reload_from=lambda: _load(args.config), handle_sighup=True)
+    web.run_app(app, host=config.server.host, port=config.server.port, print=None, access_log=None,
+                shutdown_timeout=10.0)
     return 0
 
 

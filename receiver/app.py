@@ -10,7 +10,9 @@ the outbox. Whatever was not delivered stays in the outbox for the next start.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,14 +21,15 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from receiver import forwarders
+from receiver import api, forwarders, ingest
 from receiver.background import DeliveryThread
 from receiver.classifier import Classification, RuleClassifier
 from receiver.config import Config
 from receiver.delivery import DeliveryWorker
 from receiver.errors import ConfigError
+from receiver.forwarders import Forwarder
 from receiver.forwarders.http import Deps
-from receiver.ingest import STATE, Authorizer, State, add_routes
+from receiver.ingest import STATE, Authorizer, State
 from receiver.metrics import Metrics
 from receiver.outbox.sqlite import SqliteOutbox
 from receiver.pipeline import Enricher
@@ -61,11 +64,15 @@ def build_app(
     registry: CollectorRegistry | None = None,
     clock: Callable[[], float] = time.time,
     shutdown_grace: float = 10.0,
+    reload_from: Callable[[], Config] | None = None,
+    handle_sighup: bool = False,
 ) -> web.Application:
+    """The application for `config`. With `reload_from` (a function that loads the config anew, raising
+    ConfigError), `POST /-/reload` (and SIGHUP with `handle_sighup`) swap in a new config."""
     metrics = Metrics.create(registry or CollectorRegistry())
+    metrics.config_last_reload_successful.set(1)
     outbox = SqliteOutbox(config.outbox, lease=config.delivery.lease, clock=clock)
-    enricher = build_enricher(config, metrics)
-    state = State(config, metrics, outbox, enricher, Authorizer(config.server.auth))
+    state = State(config, metrics, outbox, build_enricher(config, metrics), Authorizer(config.server.auth))
     app = web.Application(client_max_size=config.server.max_body_bytes)
     app[STATE] = state
 
@@ -73,14 +80,14 @@ def build_app(
         log.warning("receiver %s: template failed, the default was used: %s", receiver, error)
         metrics.template_errors.labels(receiver=receiver).inc()
 
+    def deliver_with(current: Config, session: aiohttp.ClientSession) -> tuple[Router, dict[str, Forwarder]]:
+        deps = Deps(session, clock, current.enrichment.annotation_prefix, on_template_error)
+        return Router(current.routes, current.default_receiver), forwarders.build(current.receivers, deps)
+
     def make_worker(session: aiohttp.ClientSession) -> DeliveryWorker:
-        return DeliveryWorker(
-            outbox, enricher, Router(config.routes, config.default_receiver),
-            forwarders.build(config.receivers, Deps(session, clock, config.enrichment.annotation_prefix,
-                                                    on_template_error)),
-            config.receivers, config.delivery, metrics,
-            clock=clock,
-        )
+        router, built = deliver_with(state.config, session)
+        return DeliveryWorker(outbox, state.enricher, router, built, state.config.receivers, state.config.delivery,
+                              metrics, clock=clock)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await outbox.open()
@@ -88,6 +95,12 @@ def build_app(
         await delivery.start()
         outbox.on_stored = delivery.wake
         app[DELIVERY] = delivery
+        if reload_from is not None:
+            state.reload = lambda: reload(state, delivery, reload_from, deliver_with)
+            if handle_sighup:
+                loop = asyncio.get_running_loop()
+                loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload(
+                    state, delivery, reload_from, deliver_with)))
         state.ready = True
         log.info("ready", extra={"outbox": str(outbox.path), "receivers": len(config.receivers)})
         yield
@@ -96,5 +109,48 @@ def build_app(
         await outbox.close()
 
     app.cleanup_ctx.append(lifecycle)
-    add_routes(app)
+    ingest.add_routes(app)
+    api.add_routes(app)
     return app
+
+
+async def reload(
+    state: State,
+    delivery: DeliveryThread,
+    load: Callable[[], Config],
+    deliver_with: Callable[[Config, aiohttp.ClientSession], tuple[Router, dict[str, Forwarder]]],
+) -> list[str]:
+    """Load the config again and swap it in; a bad one is refused with its errors and the old one kept.
+    The listen address and the outbox stay as they started (they need a restart)."""
+    try:
+        new = await asyncio.to_thread(lambda: _checked(load()))
+    except ConfigError as exc:
+        state.metrics.config_reloads.labels(result="failure").inc()
+        state.metrics.config_last_reload_successful.set(0)
+        log.error("config reload refused, the running config is kept", extra={"errors": exc.errors})
+        return exc.errors
+    old = state.config
+    kept = [name for name, a, b in (("server.listen", (old.server.host, old.server.port),
+                                     (new.server.host, new.server.port)), ("outbox", old.outbox, new.outbox)) if a != b]
+    mode_changed = new.enrichment.mode != old.enrichment.mode
+    state.enricher.reconfigure(load_classifier(new), new.enrichment, mode_changed=mode_changed)
+    state.authorizer = Authorizer(new.server.auth)
+    state.config = new
+
+    async def swap() -> None:
+        worker, session = delivery.worker, delivery.session
+        if worker is None or session is None:
+            raise RuntimeError("delivery is not running")
+        router, built = deliver_with(new, session)
+        worker.reconfigure(router, built, new.receivers, new.delivery)
+
+    await delivery.run(swap)
+    state.metrics.config_reloads.labels(result="success").inc()
+    state.metrics.config_last_reload_successful.set(1)
+    log.info("config reloaded", extra={"receivers": len(new.receivers), "needs_restart": kept})
+    return []
+
+
+def _checked(config: Config) -> Config:
+    load_classifier(config)  # its errors are the config's errors
+    return config

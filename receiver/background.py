@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import aiohttp
 
 from receiver.delivery import DeliveryWorker
 
 log = logging.getLogger("amtriage.delivery")
+T = TypeVar("T")
 
 
 class DeliveryThread:
@@ -31,6 +33,7 @@ class DeliveryThread:
     def __init__(self, make_worker: Callable[[aiohttp.ClientSession], DeliveryWorker]) -> None:
         self.make_worker = make_worker
         self.worker: DeliveryWorker | None = None
+        self.session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._main, name="amtriage-delivery", daemon=True)
@@ -57,6 +60,12 @@ class DeliveryThread:
             loop.call_soon_threadsafe(worker.stop)
         await asyncio.to_thread(self._thread.join)
 
+    async def run(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run `fn()` on the delivery loop (to change what lives there) and wait for it."""
+        if self._loop is None:
+            raise RuntimeError("delivery is not running")
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(fn(), self._loop))
+
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
@@ -72,6 +81,7 @@ class DeliveryThread:
 
     async def _serve(self) -> None:
         async with aiohttp.ClientSession() as session:
+            self.session = session
             self.worker = self.make_worker(session)
             self._loop = asyncio.get_running_loop()
             self._started.set()

@@ -73,6 +73,14 @@ class DeliveryWorker:
     def wake(self) -> None:
         self._wake.set()
 
+    def reconfigure(self, router: Router, forwarders: Mapping[str, Forwarder], receivers: Sequence[ReceiverConfig],
+                    config: DeliveryConfig) -> None:
+        """After a reload: jobs claimed from now on use the new routes, receivers and settings."""
+        self.router = router
+        self.forwarders = forwarders
+        self.receivers = {r.name: r for r in receivers}
+        self.config = config
+
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()

@@ -1,4 +1,4 @@
-"""HTTP handlers: the webhook Alertmanager posts to, health, readiness, metrics, status and mode.
+"""HTTP handlers: the webhook Alertmanager posts to, health, readiness and metrics (operators' API: `api.py`).
 
 The webhook is the hot path: check credentials, read at most `max_body_bytes`, parse, one durable
 write (group-committed by the outbox), 200. Nothing else happens before the answer: no config
@@ -9,6 +9,7 @@ Alertmanager, 4xx is not, so a full or broken outbox is 503 and never 429.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from receiver import alerts
-from receiver.config import MODES, Config, Credentials
+from receiver.config import Config, Credentials
 from receiver.errors import OutboxError, OutboxFull, PayloadError
 from receiver.forwarders.http import auth_headers
 from receiver.metrics import Metrics
@@ -56,6 +57,7 @@ class State:
     enricher: Enricher
     authorizer: Authorizer
     ready: bool = False
+    reload: Callable[[], Awaitable[list[str]]] | None = None  # set when serving from a config file
     _by_code: dict[int, Any] = field(default_factory=dict)
 
     def count_request(self, status: int) -> None:
@@ -135,69 +137,6 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def status(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    try:
-        stats = await state.outbox.stats()
-        outbox: dict[str, Any] = {"depth": stats.depth, "oldest_age_seconds": round(stats.oldest_age, 3),
-                                  "dead_letters": stats.dead, "dead_letters_by_receiver": dict(stats.dead_by_receiver)}
-    except OutboxError as exc:
-        outbox = {"error": str(exc)}
-    registry = state.metrics.registry
-    receivers = {
-        r.name: {
-            "type": r.type,
-            "delivered": registry.get_sample_value(
-                "amtriage_notifications_total", {"receiver": r.name, "integration": r.type}) or 0,
-            "failed_attempts": registry.get_sample_value(
-                "amtriage_notification_requests_failed_total", {"receiver": r.name, "integration": r.type}) or 0,
-        }
-        for r in state.config.receivers
-    }
-    return json_response({
-        "mode": state.enricher.mode,
-        "llm": {"enabled": state.config.llm.enabled, "providers": []},
-        "outbox": outbox,
-        "receivers": receivers,
-    })
-
-
-async def get_mode(request: web.Request) -> web.Response:
-    return json_response({"mode": request.app[STATE].enricher.mode})
-
-
-async def put_mode(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    if not state.authorizer.allows(request.headers.get("Authorization")):
-        return error(401, "unauthorized")
-    try:
-        mode = orjson.loads(await request.read()).get("mode")
-    except (orjson.JSONDecodeError, AttributeError):
-        return error(400, 'body must be {"mode": "..."}')
-    if mode not in MODES:
-        return error(400, f"mode: must be one of {', '.join(MODES)}")
-    state.enricher.set_mode(mode)
-    return json_response({"mode": mode})
-
-
-async def classify(request: web.Request) -> web.Response:
-    """Dry run: the enriched payload, forwarded nowhere."""
-    state = request.app[STATE]
-    if not state.authorizer.allows(request.headers.get("Authorization")):
-        return error(401, "unauthorized")
-    try:
-        notification = alerts.parse(await request.read())
-    except PayloadError as exc:
-        return error(400, str(exc))
-    except web.HTTPRequestEntityTooLarge:
-        return error(413, "body is too large")
-    mode = request.query.get("mode") or "enriched"
-    if mode not in MODES:
-        return error(400, f"mode: must be one of {', '.join(MODES)}")
-    enriched = await state.enricher.enrich(notification, mode)
-    return web.Response(body=enriched.to_json(), content_type="application/json")
-
-
 def add_routes(app: web.Application) -> None:
     app.add_routes([
         web.post("/webhook", webhook),
@@ -205,8 +144,4 @@ def add_routes(app: web.Application) -> None:
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
         web.get("/metrics", metrics),
-        web.get("/api/v1/status", status),
-        web.get("/api/v1/mode", get_mode),
-        web.put("/api/v1/mode", put_mode),
-        web.post("/api/v1/classify", classify),
     ])

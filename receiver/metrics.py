@@ -28,6 +28,7 @@ class Metrics:
     notification_latency: Histogram
     enrichment: Counter
     config_reloads: Counter
+    config_last_reload_successful: Gauge
     template_errors: Counter
 
     @classmethod
@@ -69,4 +70,7 @@ class Metrics:
                 ["receiver"], registry=r),
             config_reloads=Counter(
                 "amtriage_config_reloads", "Configuration reloads, by result.", ["result"], registry=r),
+            config_last_reload_successful=Gauge(
+                "amtriage_config_last_reload_successful", "Whether the last configuration reload succeeded.",
+                registry=r),
         )

@@ -52,6 +52,14 @@ class Enricher:
         self.mode = config.mode
         self.on_classified = on_classified
 
+    def reconfigure(self, classifier: RuleClassifier, config: EnrichmentConfig, *, mode_changed: bool) -> None:
+        """After a reload: the new rules and settings; the mode follows the file only if the file changed it
+        (a mode set at run time through the API is kept otherwise)."""
+        self.classifier = classifier
+        self.config = config
+        if mode_changed:
+            self.mode = config.mode
+
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
