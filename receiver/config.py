@@ -63,6 +63,7 @@ class DeliveryConfig:
     max_backoff: float = 300.0
     lease: float = 60.0
     poll_interval: float = 1.0
+    dedup_window: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +283,7 @@ def _delivery(f: Fields) -> DeliveryConfig:
         max_backoff=f.duration("max_backoff", d.max_backoff),
         lease=f.duration("lease", d.lease),
         poll_interval=f.duration("poll_interval", d.poll_interval),
+        dedup_window=f.duration("dedup_window", d.dedup_window),
     )
     f.done()
     return delivery

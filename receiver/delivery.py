@@ -158,20 +158,37 @@ class DeliveryWorker:
 
     async def _plan(self, job: Job) -> dict[str, tuple[Notification, bytes]]:
         notification = alerts.parse(job.body)
-        if job.enriched and job.receiver is not None:
+        if job.enriched and job.receiver is not None:  # a retry or a replay: send as stored
             return {job.receiver: (notification, job.body)}
         enriched = await self.enricher.enrich(notification)
         parts = {job.receiver: enriched} if job.receiver is not None else self.router.split(enriched)
-        plan: dict[str, tuple[Notification, bytes]] = {}
+        wanted = {name: self._wanted(name, part) for name, part in parts.items()}
+        parts = await self._deduplicated(job, {name: part for name, part in wanted.items() if part is not None})
+        return {name: (part, job.body if part is notification else part.to_json()) for name, part in parts.items()}
+
+    def _wanted(self, name: str, part: Notification) -> Notification | None:
+        """What `name` takes of its part: resolved alerts only with send_resolved (the default)."""
+        receiver = self.receivers.get(name)
+        if receiver is None or receiver.send_resolved:
+            return part
+        firing = tuple(a for a in part.alerts if a.status == "firing")
+        if not firing:
+            return None
+        return part if len(firing) == len(part.alerts) else part.with_alerts(firing)
+
+    async def _deduplicated(self, job: Job, parts: dict[str, Notification]) -> dict[str, Notification]:
+        if self.config.dedup_window <= 0 or not parts:
+            return parts
+        verdicts = await self.outbox.admit(job, {n: [a.identity for a in p.alerts] for n, p in parts.items()},
+                                           self.config.dedup_window)
+        kept: dict[str, Notification] = {}
         for name, part in parts.items():
-            receiver = self.receivers.get(name)
-            if receiver is not None and not receiver.send_resolved:
-                firing = tuple(a for a in part.alerts if a.status == "firing")
-                if not firing:
-                    continue
-                part = part if len(firing) == len(part.alerts) else part.with_alerts(firing)
-            plan[name] = (part, job.body if part is notification else part.to_json())
-        return plan
+            fresh = tuple(a for a, v in zip(part.alerts, verdicts[name], strict=True) if v == "fresh")
+            for verdict in {v for v in verdicts[name] if v != "fresh"}:
+                self.metrics.deduplicated.labels(name, verdict).inc(verdicts[name].count(verdict))
+            if fresh:
+                kept[name] = part if len(fresh) == len(part.alerts) else part.with_alerts(fresh)
+        return kept
 
     async def _send(self, job: Job, name: str, notification: Notification, body: bytes) -> Settle | None:
         forwarder = self.forwarders.get(name)

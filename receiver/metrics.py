@@ -27,6 +27,7 @@ class Metrics:
     notification_requests_failed: Counter
     notification_latency: Histogram
     enrichment: Counter
+    deduplicated: Counter
     config_reloads: Counter
     config_last_reload_successful: Gauge
     template_errors: Counter
@@ -62,6 +63,9 @@ class Metrics:
             notification_latency=Histogram(
                 "amtriage_notification_latency_seconds", "Latency of delivery requests to receivers.",
                 ["receiver", "integration"], buckets=_LATENCY_BUCKETS, registry=r),
+            deduplicated=Counter(
+                "amtriage_deduplicated", "Alerts not sent again to a receiver: duplicate (HA pair, retry) or stale "
+                "(a firing after its resolve).", ["receiver", "reason"], registry=r),
             enrichment=Counter(
                 "amtriage_enrichment", "Alerts classified, by source and (for fallbacks) reason.",
                 ["source", "reason"], registry=r),

@@ -25,6 +25,18 @@ _KEYS_BY_MODE = {
 }
 
 
+FORWARDED_BY = "forwarded_by"  # annotation (after the prefix) on alerts amtriage posted to an Alertmanager
+
+
+def already_enriched(alert: Alert, prefix: str) -> bool:
+    """True when amtriage has seen this alert before: it posted it (`<prefix>forwarded_by`) or it
+    already carries the classification (`<prefix>severity` and `<prefix>source`). Such alerts pass
+    through untouched, so amtriage pointed at the Alertmanager that feeds it never re-enriches."""
+    annotations = alert.annotations
+    return prefix + FORWARDED_BY in annotations or (
+        prefix + "severity" in annotations and prefix + "source" in annotations)
+
+
 def annotations_for(c: Classification, prefix: str, keys: Sequence[str]) -> dict[str, str]:
     values = {
         "severity": c.severity,
@@ -77,8 +89,13 @@ class Enricher:
         keys = _KEYS_BY_MODE[mode]
         if not keys:
             return notification
-        results = await self.classify(notification.alerts)
-        alerts = tuple(self._annotate(a, c, keys) for a, c in zip(notification.alerts, results, strict=True))
+        prefix = self.config.annotation_prefix
+        fresh = [a for a in notification.alerts if not already_enriched(a, prefix)]
+        if not fresh:
+            return notification  # the same object: delivery forwards the stored body as it came
+        results = iter(await self.classify(fresh))
+        alerts = tuple(a if already_enriched(a, prefix) else self._annotate(a, next(results), keys)
+                       for a in notification.alerts)
         return notification.with_alerts(alerts)
 
     def _annotate(self, alert: Alert, c: Classification, keys: Sequence[str]) -> Alert:

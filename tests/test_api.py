@@ -106,7 +106,7 @@ async def test_dead_letters_listed_replayed_and_purged(served: tuple[Client, Pat
     client, _ = served
     sink.script(Reply(400), Reply(400))
     await client.post("/webhook", data=BODY, headers=BEARER)
-    await client.post("/webhook", data=BODY, headers=BEARER)
+    await client.post("/webhook", data=(FIXTURES / "02-firing-group-3-alerts.json").read_bytes(), headers=BEARER)
     await sink.wait_for(2)
     assert (await client.get("/api/v1/outbox")).status == 401
     jobs: list[dict[str, object]] = []

@@ -217,3 +217,62 @@ async def test_unknown_receiver_becomes_a_dead_letter(
 def test_backoff_doubles_is_capped_and_jittered(attempt: int, jitter: float, expected: float) -> None:
     assert backoff(attempt, initial=1, maximum=300, jitter=jitter) == pytest.approx(expected)
 
+
+
+async def test_ha_pair_duplicate_pages_once(build: Build, make_config: ConfigFactory, sink: RecordingSink) -> None:
+    """Both Alertmanagers of an HA pair send the same notification: the receiver gets it once."""
+    worker, outbox, metrics = await build(make_config(url=sink.url()))
+    await outbox.put(BODY)
+    await outbox.put(BODY)
+    await worker.drain()
+    assert len(sink.received) == 1
+    assert metrics.registry.get_sample_value(
+        "amtriage_deduplicated_total", {"receiver": "sink", "reason": "duplicate"}) == 1
+
+
+async def test_stale_firing_after_resolved_is_not_forwarded(
+        build: Build, make_config: ConfigFactory, sink: RecordingSink, clock: ManualClock) -> None:
+    """A peer that missed the resolve sends the old firing again: it is not paged as new."""
+    worker, outbox, metrics = await build(make_config(url=sink.url()))
+    for name in ("01-firing-single.json", "03-resolved-single.json", "01-firing-single.json"):
+        await outbox.put((FIXTURES / name).read_bytes())
+        clock.advance(600)
+        await worker.drain()
+    assert [r.json()["alerts"][0]["status"] for r in sink.received] == ["firing", "resolved"]
+    assert metrics.registry.get_sample_value(
+        "amtriage_deduplicated_total", {"receiver": "sink", "reason": "stale"}) == 1
+
+
+async def test_reminder_after_the_window_is_forwarded(
+        build: Build, make_config: ConfigFactory, sink: RecordingSink, clock: ManualClock) -> None:
+    """Alertmanager's repeat_interval reminder comes long after the dedup window: it goes out."""
+    worker, outbox, _ = await build(make_config(url=sink.url(), extra="delivery: {dedup_window: 5m}\n"))
+    await outbox.put(BODY)
+    await worker.drain()
+    clock.advance(299)
+    await outbox.put(BODY)
+    await worker.drain()
+    clock.advance(3600)
+    await outbox.put(BODY)
+    await worker.drain()
+    assert len(sink.received) == 2
+
+
+async def test_new_event_of_the_same_alert_is_fresh(build: Build, make_config: ConfigFactory,
+                                                    sink: RecordingSink) -> None:
+    """The same alert firing again later (a new startsAt) is a new event, even after its resolve."""
+    worker, outbox, _ = await build(make_config(url=sink.url()))
+    again = orjson.loads(BODY)
+    again["alerts"][0]["startsAt"] = "2026-12-01T10:00:00Z"
+    for body in (BODY, (FIXTURES / "03-resolved-single.json").read_bytes(), orjson.dumps(again)):
+        await outbox.put(body)
+        await worker.drain()
+    assert len(sink.received) == 3
+
+
+async def test_dedup_window_zero_turns_it_off(build: Build, make_config: ConfigFactory, sink: RecordingSink) -> None:
+    worker, outbox, _ = await build(make_config(url=sink.url(), extra="delivery: {dedup_window: 0s}\n"))
+    await outbox.put(BODY)
+    await outbox.put(BODY)
+    await worker.drain()
+    assert len(sink.received) == 2

@@ -173,3 +173,17 @@ async def test_on_classified_hears_every_alert() -> None:
     enricher = Enricher(RuleClassifier.from_yaml(RULES), EnrichmentConfig(), on_classified=heard.append)
     await enricher.enrich(_load(FIXTURES / "02-firing-group-3-alerts.json"))
     assert [c.model for c in heard] == ["rules/default"] * 3
+
+
+async def test_alerts_amtriage_already_enriched_pass_through_untouched() -> None:
+    """Pointed at the Alertmanager that feeds it, amtriage never classifies its own output again."""
+    notification = parse((FIXTURES / "02-firing-group-3-alerts.json").read_bytes())
+    mine = notification.alerts[0].with_annotations({**notification.alerts[0].annotations,
+                                                    "ai_forwarded_by": "amtriage", "ai_summary": "kept as it was"})
+    mixed = notification.with_alerts((mine, *notification.alerts[1:]))
+    enricher = Enricher(RuleClassifier.builtin(), EnrichmentConfig())
+    out = await enricher.enrich(mixed)
+    assert out.alerts[0] is mine
+    assert all(a.annotations["ai_source"] == "rules" for a in out.alerts[1:])
+    only_mine = notification.with_alerts((mine,))
+    assert await enricher.enrich(only_mine) is only_mine

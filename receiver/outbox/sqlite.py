@@ -19,14 +19,15 @@ import asyncio
 import fcntl
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
 from receiver.config import OutboxConfig
 from receiver.errors import OutboxError, OutboxFull
-from receiver.outbox import Job, OutboxStats, Settle
+from receiver.outbox import Job, OutboxStats, Settle, dedup
+from receiver.outbox.dedup import Identity
 from receiver.outbox.writer import Writer
 
 T = TypeVar("T")
@@ -100,6 +101,7 @@ class SqliteOutbox:
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
+        db.executescript(dedup.SCHEMA)
         if self.exclusive:  # nobody else serves from this file: earlier claims died with their process
             db.execute("UPDATE outbox SET lease_until = 0 WHERE lease_until > 0")
         self._depth = int(db.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()[0])
@@ -188,6 +190,11 @@ class SqliteOutbox:
         )
         self._depth += sum(f.state == "pending" for f in followups) - deleted
 
+    async def admit(self, job: Job, wanted: Mapping[str, Sequence[Identity]], window: float
+                    ) -> dict[str, list[str]]:
+        """Per receiver, a verdict per alert identity: fresh | duplicate | stale (see `outbox.dedup`)."""
+        return await self._submit(lambda db: dedup.admit_all(db, wanted, window, self.clock(), job.id))
+
     # -- inspection and dead letters ---------------------------------------------------------
 
     async def stats(self) -> OutboxStats:
@@ -199,6 +206,7 @@ class SqliteOutbox:
             "SELECT coalesce(receiver, ''), count(*) FROM outbox WHERE state = 'dead' GROUP BY 1"
         ).fetchall())
         self._depth = int(depth)  # the CLI may have replayed or purged meanwhile
+        dedup.expire(db, self.clock())
         age = max(0.0, self.clock() - oldest) if oldest is not None else 0.0
         return OutboxStats(depth=int(depth), oldest_age=age, dead=sum(dead.values()), dead_by_receiver=dead)
 
