@@ -11,6 +11,58 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_LLM_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class LLMMetrics:
+    """The LLM client's and breaker's instruments, under the names LLM-client dashboards already chart."""
+
+    requests: Counter
+    request_duration: Histogram
+    errors: Counter
+    tokens: Counter
+    cost: Counter
+    budget_remaining: Gauge
+    breaker_state: Gauge
+    breaker_failures: Counter
+    breaker_successes: Counter
+    breaker_blocked: Counter
+    breaker_half_open: Counter
+    breaker_slow_calls: Counter
+    breaker_state_changes: Counter
+    breaker_call_duration: Histogram
+
+    @classmethod
+    def create(cls, r: CollectorRegistry) -> LLMMetrics:
+        p = ["provider"]
+        return cls(
+            requests=Counter("llm_client_requests", "LLM calls by outcome: success, error, circuit_open, "
+                             "rate_limited, fallback.", ["provider", "status"], registry=r),
+            request_duration=Histogram("llm_client_request_duration_seconds", "LLM call latency.", p,
+                                       buckets=_LLM_BUCKETS, registry=r),
+            errors=Counter("llm_client_errors", "LLM call errors by type.", ["provider", "error_type"], registry=r),
+            tokens=Counter("llm_tokens", "Tokens used, by kind (input, output).", ["provider", "model", "kind"],
+                           registry=r),
+            cost=Counter("llm_cost_usd", "Estimated spend in US dollars.", ["provider", "model"], registry=r),
+            budget_remaining=Gauge("llm_budget_remaining_usd", "Budget left in the period.", ["period"], registry=r),
+            breaker_state=Gauge("llm_circuit_breaker_state", "Breaker state: 0 closed, 1 open, 2 half-open.", p,
+                                registry=r),
+            breaker_failures=Counter("llm_circuit_breaker_failures", "Calls the breaker counted as failures.", p,
+                                     registry=r),
+            breaker_successes=Counter("llm_circuit_breaker_successes", "Calls the breaker counted as successes.", p,
+                                      registry=r),
+            breaker_blocked=Counter("llm_circuit_breaker_requests_blocked", "Calls refused by an open breaker.", p,
+                                    registry=r),
+            breaker_half_open=Counter("llm_circuit_breaker_half_open_requests", "Probe calls let through.", p,
+                                      registry=r),
+            breaker_slow_calls=Counter("llm_circuit_breaker_slow_calls", "Calls slower than slow_call_duration.", p,
+                                       registry=r),
+            breaker_state_changes=Counter("llm_circuit_breaker_state_changes", "Breaker state transitions.",
+                                          ["provider", "from", "to"], registry=r),
+            breaker_call_duration=Histogram("llm_circuit_breaker_call_duration_seconds", "Calls through the breaker.",
+                                            ["provider", "result"], buckets=_LLM_BUCKETS, registry=r),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +83,7 @@ class Metrics:
     config_reloads: Counter
     config_last_reload_successful: Gauge
     template_errors: Counter
+    llm: LLMMetrics
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -72,6 +125,7 @@ class Metrics:
             template_errors=Counter(
                 "amtriage_template_errors", "User templates that failed to render (the default was sent).",
                 ["receiver"], registry=r),
+            llm=LLMMetrics.create(r),
             config_reloads=Counter(
                 "amtriage_config_reloads", "Configuration reloads, by result.", ["result"], registry=r),
             config_last_reload_successful=Gauge(
