@@ -30,9 +30,9 @@ PROVIDER_TYPES = ("openai", "azure", "anthropic", "gemini", "ollama", "openai_co
 class Credentials:
     """HTTP credentials: a bearer token, or basic auth, or neither."""
 
-    bearer_token: str | None = None
+    bearer_token: str | None = field(default=None, repr=False)  # secrets stay out of reprs and logs
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @property
     def empty(self) -> bool:
@@ -102,7 +102,7 @@ class ProviderConfig:
     name: str
     type: str
     model: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     base_url: str = ""
     timeout: float = 30.0
     max_retries: int = 3

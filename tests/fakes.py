@@ -27,6 +27,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    query: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -50,7 +51,7 @@ class RecordingSink:
         self.replies.extend(replies)
 
     async def handle(self, request: web.Request) -> web.Response:
-        self.received.append(Received(request.path, dict(request.headers), await request.read()))
+        self.received.append(Received(request.path, dict(request.headers), await request.read(), dict(request.query)))
         self.arrived.set()
         reply = self.replies.pop(0) if self.replies else Reply()
         return web.Response(status=reply.status, headers=reply.headers, body=reply.body)

@@ -11,19 +11,20 @@ which runs first and may raise with a reason and a retry time of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
 
 from receiver import __version__
 from receiver.config import Credentials
-from receiver.errors import PermanentDelivery, Reason, RetryableDelivery
+from receiver.errors import DeliveryError, PermanentDelivery, Reason, RetryableDelivery
 
 BodyCheck = Callable[[int, Mapping[str, str], bytes], None]
+T = TypeVar("T")
 USER_AGENT = f"amtriage/{__version__}"
 
 
@@ -116,3 +117,28 @@ async def post(
         check_body(status, reply_headers, body)
     check_response(status, reply_headers, deps.clock)
     return body
+
+STOP_REASONS = frozenset({Reason.RATE_LIMIT, Reason.TIMEOUT, Reason.NETWORK_ERROR, Reason.AUTH})
+
+
+async def send_each(send_one: Callable[[T], Awaitable[None]], events: Sequence[T]) -> None:
+    """Send every event in turn; then raise the first retryable failure if any, else the first permanent
+    one. A rate limit, timeout, network or auth failure stops the round: the rest would fail alike."""
+    failures: list[DeliveryError] = []
+    for event in events:
+        try:
+            await send_one(event)
+        except DeliveryError as exc:
+            failures.append(exc)
+            if exc.reason in STOP_REASONS:
+                break
+    if not failures:
+        return
+    if len(events) == 1:
+        raise failures[0]
+    retryable = [f for f in failures if isinstance(f, RetryableDelivery)]
+    note = f" ({len(failures)} of {len(events)} events failed)"
+    if retryable:
+        waits = [r.retry_after for r in retryable if r.retry_after is not None]
+        raise RetryableDelivery(retryable[0].reason, retryable[0].detail + note, max(waits) if waits else None)
+    raise PermanentDelivery(failures[0].reason, failures[0].detail + note)
