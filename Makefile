@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?= config/amtriage.yaml
 
-.PHONY: run test check lint typecheck unit bench system-deps clean
+.PHONY: run test check lint typecheck unit rules bench system-deps clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m receiver serve --config $(CONFIG) --log-format text
 
-test: $(STAMP) system-deps lint typecheck unit
+test: $(STAMP) system-deps lint typecheck rules unit
 
 check: test
 
@@ -27,6 +27,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest
+
+# Prometheus alerting rules for amtriage itself: promtool check + unit tests (installs Debian's prometheus).
+rules:
+	bash scripts/check-rules.sh
 
 # Debian packages the tests run for real; detected first, installed only when missing.
 system-deps:
