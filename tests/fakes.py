@@ -60,7 +60,7 @@ class RecordingSink:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
+        await self.server.start_server(access_log=None)
         return self.url()
 
     def url(self, path: str = "/hook") -> str:
