@@ -142,7 +142,7 @@ class ReceiverConfig:
 
     name: str
     type: str
-    url: str = ""
+    url: str = field(default="", repr=False)  # webhook URLs carry tokens (Slack, Discord, Teams)
     credentials: Credentials = Credentials()
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 10.0
