@@ -39,11 +39,11 @@ SEVERITIES = ("critical", "warning", "info")
 SUMMARY_MAX = 200
 MAX_RECOMMENDATIONS = 5
 
-_SEVERITY_WORDS: dict[str, str] = {
+SEVERITY_WORDS: dict[str, str] = {
     **dict.fromkeys(("critical", "page", "high", "error", "emergency", "fatal"), "critical"),
     **dict.fromkeys(("warning", "warn", "medium", "minor"), "warning"),
     **dict.fromkeys(("info", "informational", "low", "none", "notice"), "info"),
-}
+}  # what people write in a `severity` label, as ours
 _PLACEHOLDER = re.compile(r"\{\{\s*\$(?:(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]*)|(status))\s*\}\}")
 _BRACES = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 _MISSING = "\x00"  # stands for a missing value while rendering, so tidying never touches the rule's own text
@@ -171,7 +171,7 @@ class RuleClassifier:
 
 def _severity(rule: Rule, labels: Mapping[str, str]) -> str:
     if rule.respect_severity_label:
-        word = _SEVERITY_WORDS.get(labels.get("severity", "").strip().lower())
+        word = SEVERITY_WORDS.get(labels.get("severity", "").strip().lower())
         if word:
             return word
     return rule.severity

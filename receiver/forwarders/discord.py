@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 from yarl import URL
 
 from receiver.alerts import ZERO_TIME, Notification
+from receiver.classifier import SEVERITY_WORDS
 from receiver.config import ReceiverConfig
 from receiver.configread import Fields
 from receiver.errors import DeliveryError, PermanentDelivery, Reason, RetryableDelivery
@@ -43,11 +44,6 @@ CONTENT_MAX, EMBEDS_MAX, TITLE_MAX, DESCRIPTION_MAX = 2000, 10, 256, 4096
 FIELDS_MAX, FIELD_NAME_MAX, FIELD_VALUE_MAX, FOOTER_MAX, EMBEDS_TOTAL_MAX = 25, 256, 1024, 2048, 6000
 COLORS = {"critical": 0xE74C3C, "warning": 0xE67E22, "info": 0x3498DB}
 RESOLVED_COLOR, OTHER_COLOR = 0x2ECC71, 0x95A5A6
-_WORDS: dict[str, str] = {
-    **dict.fromkeys(("critical", "page", "high", "error", "emergency", "fatal"), "critical"),
-    **dict.fromkeys(("warning", "warn", "medium", "minor"), "warning"),
-    **dict.fromkeys(("info", "informational", "low", "none", "notice"), "info"),
-}
 _SUBSECOND = re.compile(r"(\.\d{3})\d+")
 _STEPS = """{% if steps %}
 **Next steps**
@@ -97,7 +93,7 @@ def message_context(notification: Notification, prefix: str) -> dict[str, Any]:
     for alert in context["alerts"]:
         notes = alert["annotations"]
         word = (alert["ai"].get("severity") or alert["labels"].get("severity") or "").strip().lower()
-        alert["severity"] = _WORDS.get(word, word)
+        alert["severity"] = SEVERITY_WORDS.get(word, word)
         alert["summary"] = (alert["ai"].get("summary") or notes.get("summary") or notes.get("description")
                             or alert["labels"].get("alertname", ""))
         links = (("Source", alert["generatorURL"]), ("Runbook", notes.get("runbook_url", "")),
@@ -105,8 +101,6 @@ def message_context(notification: Notification, prefix: str) -> dict[str, Any]:
         alert["links"] = [(name, url) for name, url in links if url.startswith(("http://", "https://"))]
     ranks = {"critical": 0, "warning": 1, "info": 2}
     context["severity"] = min((a["severity"] for a in context["firing"]), key=lambda s: ranks.get(s, 3), default="")
-    context["commonAI"] = {k[len(prefix):]: v for k, v in notification.common_annotations.items()
-                           if k.startswith(prefix)}
     return context
 
 

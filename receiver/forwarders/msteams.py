@@ -28,6 +28,7 @@ from urllib.parse import quote
 import orjson
 
 from receiver.alerts import Alert, Notification
+from receiver.classifier import SEVERITY_WORDS
 from receiver.config import ReceiverConfig
 from receiver.configread import Fields
 from receiver.errors import PermanentDelivery, Reason, RetryableDelivery
@@ -38,11 +39,6 @@ PAYLOAD_MAX, RESERVE, TITLE_MAX, TEXT_MAX, ALERT_TEXT_MAX, FACT_MAX, URL_MAX = 2
 ALERTS_MAX = 50
 HTTP = ("http://", "https://")
 KEY_LABELS = ("instance", "job", "service", "namespace", "pod", "container", "node", "cluster", "env")
-SEVERITY_WORDS: dict[str, str] = {
-    **dict.fromkeys(("critical", "page", "high", "error", "emergency", "fatal"), "critical"),
-    **dict.fromkeys(("warning", "warn", "medium", "minor"), "warning"),
-    **dict.fromkeys(("info", "informational", "low", "none", "notice"), "info"),
-}
 RANK = {"critical": 0, "warning": 1, "info": 2, "unknown": 3}
 EMOJI = {"critical": "🔴", "warning": "🟠", "info": "🔵", "unknown": "⚪", "resolved": "✅"}
 STYLE = {"critical": "attention", "warning": "warning", "info": "accent", "unknown": "emphasis", "resolved": "good"}
@@ -102,7 +98,6 @@ def chat_context(notification: Notification, prefix: str) -> dict[str, Any]:
     pool = ctx["firing"] or ctx["alerts"]
     ctx["severity"] = min((a["severity"] for a in pool), key=RANK.__getitem__, default="unknown")
     ctx["emoji"] = EMOJI["resolved" if notification.status == "resolved" else ctx["severity"]]
-    ctx["commonAI"] = {k[len(prefix):]: v for k, v in notification.common_annotations.items() if k.startswith(prefix)}
     return ctx
 
 

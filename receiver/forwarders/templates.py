@@ -10,8 +10,9 @@ through `on_error` and the default is used, so an alert is never dropped for its
     title = texts.render("title", message_context(notification, "ai_"))
 
 The context: `status`, `receiver`, `groupLabels`, `commonLabels`, `commonAnnotations`,
-`externalURL`, `alerts` (each with `status`, `labels`, `annotations`, `ai` — the enrichment
-without its prefix — `startsAt`, `endsAt`, `generatorURL`, `fingerprint`), `firing`, `resolved`.
+`externalURL`, `commonAI` (the enrichment every alert shares, without its prefix), `alerts` (each
+with `status`, `labels`, `annotations`, `ai` — the enrichment without its prefix — `startsAt`,
+`endsAt`, `generatorURL`, `fingerprint`), `firing`, `resolved`.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def message_context(notification: Notification, prefix: str) -> dict[str, Any]:
         "firing": [a for a in alerts if a["status"] == "firing"],
         "resolved": [a for a in alerts if a["status"] == "resolved"],
         "truncatedAlerts": notification.truncated_alerts,
+        "commonAI": {k[len(prefix):]: v for k, v in notification.common_annotations.items() if k.startswith(prefix)},
     }
 
 
