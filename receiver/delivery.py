@@ -143,28 +143,35 @@ class DeliveryWorker:
     async def process(self, job: Job) -> None:
         """Deliver one job to each of its receivers and settle it in the outbox."""
         try:
-            plan = await self._plan(job)
+            plan, queued = await self._plan(job)
         except PayloadError as exc:  # stored before this version's checks: keep it, do not loop on it
             log.error("outbox job %d cannot be read: %s", job.id, exc)
             followups = [Settle.dead(job.receiver or "", job.body, attempts=job.attempts, at=self.clock(),
                                      error=f"unreadable: {exc}")]
         else:
-            sent = await asyncio.gather(*(self._send(job, name, n, body) for name, (n, body) in plan.items()))
-            followups = [s for s in sent if s is not None]
+            waiting = [Settle.retry(name, body, attempts=0, at=self.clock(), group_key=part.group_key,
+                                    error="waiting for an earlier notification of its group")
+                       for name, (part, body) in plan.items() if name in queued]
+            sent = await asyncio.gather(*(self._send(job, name, part, body) for name, (part, body) in plan.items()
+                                          if name not in queued))
+            followups = waiting + [s for s in sent if s is not None]
         try:
             await self.outbox.settle(job, followups)
         except AmtriageError as exc:
             log.error("cannot settle outbox job %d (it will be claimed again): %s", job.id, exc)
 
-    async def _plan(self, job: Job) -> dict[str, tuple[Notification, bytes]]:
+    async def _plan(self, job: Job) -> tuple[dict[str, tuple[Notification, bytes]], frozenset[str]]:
+        """Per receiver, what to send (as a notification and as bytes), and which receivers must wait
+        behind an earlier notification of the same group."""
         notification = alerts.parse(job.body)
         if job.enriched and job.receiver is not None:  # a retry or a replay: send as stored
-            return {job.receiver: (notification, job.body)}
+            return {job.receiver: (notification, job.body)}, frozenset()
         enriched = await self.enricher.enrich(notification)
         parts = {job.receiver: enriched} if job.receiver is not None else self.router.split(enriched)
         wanted = {name: self._wanted(name, part) for name, part in parts.items()}
-        parts = await self._deduplicated(job, {name: part for name, part in wanted.items() if part is not None})
-        return {name: (part, job.body if part is notification else part.to_json()) for name, part in parts.items()}
+        parts, queued = await self._admit(job, {name: part for name, part in wanted.items() if part is not None})
+        plan = {name: (part, job.body if part is notification else part.to_json()) for name, part in parts.items()}
+        return plan, queued
 
     def _wanted(self, name: str, part: Notification) -> Notification | None:
         """What `name` takes of its part: resolved alerts only with send_resolved (the default)."""
@@ -176,25 +183,30 @@ class DeliveryWorker:
             return None
         return part if len(firing) == len(part.alerts) else part.with_alerts(firing)
 
-    async def _deduplicated(self, job: Job, parts: dict[str, Notification]) -> dict[str, Notification]:
-        if self.config.dedup_window <= 0 or not parts:
-            return parts
-        verdicts = await self.outbox.admit(job, {n: [a.identity for a in p.alerts] for n, p in parts.items()},
-                                           self.config.dedup_window)
+    async def _admit(self, job: Job, parts: dict[str, Notification]
+                     ) -> tuple[dict[str, Notification], frozenset[str]]:
+        """Drop what each receiver was already sent (dedup), and say who must queue behind its group."""
+        if not parts:
+            return parts, frozenset()
+        group_key = next(iter(parts.values())).group_key
+        identities = {name: [a.identity for a in part.alerts] for name, part in parts.items()}
+        admission = await self.outbox.admit(job, group_key, identities, self.config.dedup_window)
         kept: dict[str, Notification] = {}
         for name, part in parts.items():
-            fresh = tuple(a for a, v in zip(part.alerts, verdicts[name], strict=True) if v == "fresh")
-            for verdict in {v for v in verdicts[name] if v != "fresh"}:
-                self.metrics.deduplicated.labels(name, verdict).inc(verdicts[name].count(verdict))
+            verdicts = admission.verdicts[name]
+            fresh = tuple(a for a, v in zip(part.alerts, verdicts, strict=True) if v == "fresh")
+            for verdict in {v for v in verdicts if v != "fresh"}:
+                self.metrics.deduplicated.labels(name, verdict).inc(verdicts.count(verdict))
             if fresh:
                 kept[name] = part if len(fresh) == len(part.alerts) else part.with_alerts(fresh)
-        return kept
+        return kept, admission.queued
 
     async def _send(self, job: Job, name: str, notification: Notification, body: bytes) -> Settle | None:
         forwarder = self.forwarders.get(name)
         if forwarder is None:
             self.metrics.notifications_failed.labels(name, "unknown", Reason.UNKNOWN_RECEIVER).inc()
-            return Settle.dead(name, body, attempts=job.attempts, at=self.clock(), error="no such receiver")
+            return Settle.dead(name, body, attempts=job.attempts, at=self.clock(), error="no such receiver",
+                               group_key=notification.group_key)
         labels = (name, forwarder.integration)
         self.metrics.notification_requests.labels(*labels).inc()
         started = time.monotonic()
@@ -212,16 +224,16 @@ class DeliveryWorker:
         self.metrics.notification_latency.labels(*labels).observe(time.monotonic() - started)
         self.metrics.notification_requests_failed.labels(*labels).inc()
         self.metrics.notifications_failed.labels(*labels, error.reason).inc()
-        return self._after_failure(job, name, body, error)
+        return self._after_failure(job, name, body, error, notification.group_key)
 
-    def _after_failure(self, job: Job, name: str, body: bytes, error: DeliveryError) -> Settle:
+    def _after_failure(self, job: Job, name: str, body: bytes, error: DeliveryError, group_key: str) -> Settle:
         now, attempts = self.clock(), job.attempts + 1
         expired = attempts >= self.config.max_attempts or now - job.created_at >= self.config.max_age
         if not isinstance(error, RetryableDelivery) or expired:
             log.warning("receiver %s: giving up after %d attempt(s): %s", name, attempts, error)
-            return Settle.dead(name, body, attempts=attempts, at=now, error=str(error))
+            return Settle.dead(name, body, attempts=attempts, at=now, error=str(error), group_key=group_key)
         delay = backoff(attempts, initial=self.config.initial_backoff, maximum=self.config.max_backoff,
                         jitter=self.rand())
         delay = max(delay, error.retry_after or 0.0)
         log.info("receiver %s: attempt %d failed (%s), next in %.1fs", name, attempts, error, delay)
-        return Settle.retry(name, body, attempts=attempts, at=now + delay, error=str(error))
+        return Settle.retry(name, body, attempts=attempts, at=now + delay, error=str(error), group_key=group_key)

@@ -8,6 +8,7 @@ dead letter. Claims are leases: work claimed by a process that died is claimed a
     outbox = SqliteOutbox(config.outbox)
     await outbox.open()
     job_id = await outbox.put(body)          # durable when it returns
+    # a job of a receiver waits while an earlier one of the same (receiver, groupKey) is pending
     for job in await outbox.claim(8):
         await outbox.settle(job, [Settle.retry("team", enriched_body, at=now + 30, error="503")])
 """
@@ -30,6 +31,8 @@ class Job:
     state: str = "pending"
     available_at: float = 0.0
     last_error: str = ""
+    group_key: str = ""
+    seq: int = 0  # the arrival order of the notification it comes from (retries keep it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +45,26 @@ class Settle:
     attempts: int
     at: float
     error: str
+    group_key: str = ""  # Alertmanager's groupKey: a receiver gets one group's notifications in order
 
     @classmethod
-    def retry(cls, receiver: str, body: bytes, *, attempts: int, at: float, error: str) -> Settle:
-        return cls(receiver, body, "pending", attempts, at, error)
+    def retry(cls, receiver: str, body: bytes, *, attempts: int, at: float, error: str, group_key: str = ""
+              ) -> Settle:
+        return cls(receiver, body, "pending", attempts, at, error, group_key)
 
     @classmethod
-    def dead(cls, receiver: str, body: bytes, *, attempts: int, at: float, error: str) -> Settle:
-        return cls(receiver, body, "dead", attempts, at, error)
+    def dead(cls, receiver: str, body: bytes, *, attempts: int, at: float, error: str, group_key: str = ""
+             ) -> Settle:
+        return cls(receiver, body, "dead", attempts, at, error, group_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """Per receiver, a dedup verdict per alert (fresh | duplicate | stale), and the receivers that still
+    have an earlier notification of the same group waiting: theirs must queue behind it."""
+
+    verdicts: Mapping[str, list[str]]
+    queued: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +88,8 @@ class Outbox(Protocol):
 
     async def settle(self, job: Job, followups: Sequence[Settle] = ()) -> None: ...
 
-    async def admit(self, job: Job, wanted: Mapping[str, Sequence[tuple[str, str, str]]], window: float
-                    ) -> dict[str, list[str]]: ...
+    async def admit(self, job: Job, group_key: str, wanted: Mapping[str, Sequence[tuple[str, str, str]]],
+                    window: float) -> Admission: ...
 
     async def stats(self) -> OutboxStats: ...
 

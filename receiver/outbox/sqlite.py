@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from receiver.config import OutboxConfig
 from receiver.errors import OutboxError, OutboxFull
-from receiver.outbox import Job, OutboxStats, Settle, dedup
+from receiver.outbox import Admission, Job, OutboxStats, Settle, dedup
 from receiver.outbox.dedup import Identity
 from receiver.outbox.writer import Writer
 
@@ -43,11 +43,20 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     available_at REAL NOT NULL,
     lease_until REAL NOT NULL DEFAULT 0,
-    last_error TEXT NOT NULL DEFAULT ''
+    last_error TEXT NOT NULL DEFAULT '',
+    group_key TEXT NOT NULL DEFAULT '',
+    seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS outbox_ready ON outbox (state, available_at);
+CREATE INDEX IF NOT EXISTS outbox_group ON outbox (receiver, group_key, seq) WHERE state = 'pending';
 """
-_COLUMNS = "id, created_at, receiver, enriched, body, attempts, state, available_at, last_error"
+_COLUMNS = "id, created_at, receiver, enriched, body, attempts, state, available_at, last_error, group_key, seq"
+# A receiver's job waits while an earlier job of the same receiver and group is pending (retrying or in
+# flight), so one group's notifications reach a receiver in the order Alertmanager sent them.
+# `seq` is the id of the notification a job comes from, kept through retries (which are new rows).
+_IN_TURN = """NOT (o.enriched = 1 AND o.group_key != '' AND EXISTS (
+    SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.receiver = o.receiver AND p.group_key = o.group_key
+    AND (p.seq < o.seq OR (p.seq = o.seq AND p.id < o.id))))"""
 
 
 class SqliteOutbox:
@@ -100,6 +109,11 @@ class SqliteOutbox:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=5000")
+        columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+        if columns and "group_key" not in columns:  # a file from before per-group ordering
+            db.execute("ALTER TABLE outbox ADD COLUMN group_key TEXT NOT NULL DEFAULT ''")
+            db.execute("ALTER TABLE outbox ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+            db.execute("UPDATE outbox SET seq = id")
         db.executescript(_SCHEMA)
         db.executescript(dedup.SCHEMA)
         if self.exclusive:  # nobody else serves from this file: earlier claims died with their process
@@ -153,7 +167,8 @@ class SqliteOutbox:
     def _insert(self, db: sqlite3.Connection, body: bytes, receiver: str | None) -> int:
         now = self.clock()
         row = db.execute(
-            "INSERT INTO outbox (created_at, receiver, body, available_at) VALUES (?, ?, ?, ?) RETURNING id",
+            "INSERT INTO outbox (created_at, receiver, body, available_at, seq) VALUES (?, ?, ?, ?, "
+            "(SELECT coalesce(max(seq), 0) + 1 FROM outbox)) RETURNING id",
             (now, receiver, body, now),
         ).fetchone()
         self._depth += 1
@@ -170,8 +185,8 @@ class SqliteOutbox:
         now = self.clock()
         rows = db.execute(
             f"""UPDATE outbox SET lease_until = ? WHERE id IN (
-                    SELECT id FROM outbox WHERE state = 'pending' AND available_at <= ? AND lease_until <= ?
-                    ORDER BY available_at, id LIMIT ?)
+                    SELECT id FROM outbox o WHERE state = 'pending' AND available_at <= ? AND lease_until <= ?
+                    AND {_IN_TURN} ORDER BY available_at, id LIMIT ?)
                 RETURNING {_COLUMNS}""",
             (now + self.lease, now, now, limit),
         ).fetchall()
@@ -184,16 +199,27 @@ class SqliteOutbox:
     def _settle(self, db: sqlite3.Connection, job: Job, followups: list[Settle]) -> None:
         deleted = db.execute("DELETE FROM outbox WHERE id = ? AND state = 'pending'", (job.id,)).rowcount
         db.executemany(
-            """INSERT INTO outbox (created_at, receiver, enriched, body, state, attempts, available_at, last_error)
-               VALUES (?, ?, 1, ?, ?, ?, ?, ?)""",
-            [(job.created_at, f.receiver, f.body, f.state, f.attempts, f.at, f.error[:500]) for f in followups],
+            """INSERT INTO outbox (created_at, receiver, enriched, body, state, attempts, available_at, last_error,
+                                  group_key, seq) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?)""",
+            [(job.created_at, f.receiver, f.body, f.state, f.attempts, f.at, f.error[:500], f.group_key, job.seq)
+             for f in followups],
         )
         self._depth += sum(f.state == "pending" for f in followups) - deleted
 
-    async def admit(self, job: Job, wanted: Mapping[str, Sequence[Identity]], window: float
-                    ) -> dict[str, list[str]]:
-        """Per receiver, a verdict per alert identity: fresh | duplicate | stale (see `outbox.dedup`)."""
-        return await self._submit(lambda db: dedup.admit_all(db, wanted, window, self.clock(), job.id))
+    async def admit(self, job: Job, group_key: str, wanted: Mapping[str, Sequence[Identity]], window: float
+                    ) -> Admission:
+        """Dedup verdicts (see `outbox.dedup`; none with `window` 0) and the receivers that must queue."""
+
+        def admit(db: sqlite3.Connection) -> Admission:
+            verdicts = (dedup.admit_all(db, wanted, window, self.clock(), job.id) if window > 0
+                        else {r: ["fresh"] * len(ids) for r, ids in wanted.items()})
+            queued = frozenset(r for (r,) in db.execute(
+                f"""SELECT DISTINCT receiver FROM outbox WHERE state = 'pending' AND enriched = 1 AND group_key = ?
+                    AND receiver IN ({', '.join('?' * len(wanted))})""", (group_key, *wanted)).fetchall()
+            ) if group_key and wanted else frozenset()
+            return Admission(verdicts, queued)
+
+        return await self._submit(admit)
 
     # -- inspection and dead letters ---------------------------------------------------------
 
@@ -275,6 +301,6 @@ def _dead_filter(receiver: str | None, ids: Sequence[int]) -> tuple[str, tuple[A
 
 
 def _job(row: tuple[Any, ...]) -> Job:
-    job_id, created_at, receiver, enriched, body, attempts, state, available_at, last_error = row
+    job_id, created_at, receiver, enriched, body, attempts, state, available_at, last_error, group_key, seq = row
     return Job(int(job_id), float(created_at), receiver, bool(enriched), bytes(body), int(attempts), state,
-               float(available_at), last_error)
+               float(available_at), last_error, group_key, int(seq))
