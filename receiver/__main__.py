@@ -96,7 +96,6 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    from receiver.app import build_enricher
     from receiver.config import loads
 
     path = args.config or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
@@ -107,9 +106,24 @@ def _classify(args: argparse.Namespace) -> int:
     except PayloadError as exc:
         print(f"amtriage: {args.file}: {exc}", file=sys.stderr)
         return 1
-    enriched = asyncio.run(build_enricher(config).enrich(notification, args.mode))
+    enriched = asyncio.run(_enrich_once(config, notification, args.mode))
     sys.stdout.buffer.write(orjson.dumps(enriched.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     return 0
+
+
+async def _enrich_once(config: Config, notification: alerts.Notification, mode: str) -> alerts.Notification:
+    """Enrich as `serve` would: with the LLM when the config enables it, the rules for what it cannot do."""
+    import aiohttp
+    from prometheus_client import CollectorRegistry
+
+    from receiver.app import LLMState, build_enricher, build_llm
+    from receiver.metrics import Metrics
+
+    metrics = Metrics.create(CollectorRegistry())
+    enricher = build_enricher(config, metrics)
+    async with aiohttp.ClientSession() as session:
+        enricher.llm = build_llm(config, session, metrics, LLMState.create(config))
+        return await enricher.enrich(notification, mode)
 
 
 def _outbox(args: argparse.Namespace) -> int:

@@ -53,12 +53,38 @@ async def status_doc(state: State) -> dict[str, Any]:
     }
     return {
         "mode": state.enricher.mode,
-        "llm": {"enabled": state.config.llm.enabled, "providers": []},
+        "llm": llm_doc(state),
         "outbox": outbox,
         "receivers": receivers,
         "config": {"source": state.config.source,
                    "last_reload_successful": bool(sample("amtriage_config_last_reload_successful", {}))},
     }
+
+
+def llm_doc(state: State) -> dict[str, Any]:
+    """Providers with their breaker state and stats, the budget spent and left, the cache's hit rate."""
+    llm = state.enricher.llm
+    providers = []
+    now = llm.client.clock() if llm is not None else 0.0
+    for slot in llm.client.order() if llm is not None else ():
+        stats = slot.breaker.stats()
+        providers.append({"name": slot.name, "type": slot.config.type, "model": slot.config.model,
+                          "priority": slot.config.priority, "breaker": {
+                              "state": str(stats.state), "consecutive_failures": stats.consecutive_failures,
+                              "failures": stats.failures, "successes": stats.successes,
+                              "slow_calls": stats.slow_calls, "failure_rate": round(stats.failure_rate, 4),
+                              "blocked": stats.blocked_total,
+                              "next_probe_in_seconds": _until(stats.next_probe_at, now)}})
+    providers.sort(key=lambda p: (p["priority"], p["name"]))
+    kept = state.llm_state
+    budget = {period: {"spent_usd": round(kept.budget.spent(period), 6), "left_usd": kept.budget.remaining(period)}
+              for period in ("daily", "monthly")} if kept is not None else {}
+    return {"enabled": state.config.llm.enabled, "providers": providers, "budget": budget,
+            "cache": kept.cache.stats() if kept is not None else {}}
+
+
+def _until(at: float | None, now: float) -> float | None:
+    return None if at is None else max(0.0, round(at - now, 3))
 
 
 async def status(request: web.Request) -> web.Response:
@@ -81,7 +107,8 @@ def render_page(doc: dict[str, Any]) -> str:
                 f"<table><tr>{header}</tr>{cells}</table>{empty}</section>")
 
     outbox = doc["outbox"]
-    providers = [[p.get("name"), p.get("type"), p.get("model"), p.get("breaker", {}).get("state", "closed")]
+    providers = [[p["name"], p["type"], p["model"], p["breaker"]["state"], p["breaker"]["failures"],
+                  p["breaker"]["next_probe_in_seconds"] if p["breaker"]["next_probe_in_seconds"] is not None else "-"]
                  for p in doc["llm"]["providers"]]
     receivers = [[n, r["type"], int(r["delivered"]), int(r["failed_attempts"]), r["dead_letters"]]
                  for n, r in doc["receivers"].items()]
@@ -91,7 +118,7 @@ def render_page(doc: dict[str, Any]) -> str:
         "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style></head><body>",
         f"<h1>amtriage</h1><p>Mode: <b id='mode'>{html.escape(doc['mode'])}</b> &middot; "
         f"LLM {'enabled' if doc['llm']['enabled'] else 'disabled'}</p>",
-        table("Breakers", providers, ["provider", "type", "model", "breaker"]),
+        table("Breakers", providers, ["provider", "type", "model", "breaker", "failures", "next probe (s)"]),
         table("Outbox", [[outbox.get("depth", "?"), outbox.get("oldest_age_seconds", "?"),
                           outbox.get("dead_letters", "?")]], ["waiting", "oldest (s)", "dead letters"]),
         table("Receivers", receivers, ["receiver", "type", "delivered", "failed attempts", "dead letters"]),
@@ -129,8 +156,22 @@ async def classify(request: web.Request) -> web.Response:
     mode = request.query.get("mode") or "enriched"
     if mode not in MODES:
         return error(400, f"mode: must be one of {', '.join(MODES)}")
-    enriched = await request.app[STATE].enricher.enrich(notification, mode)
+    state = request.app[STATE]
+    enrich = state.dry_run or state.enricher.enrich  # the LLM lives on delivery's loop: classify there
+    enriched = await enrich(notification, mode)
     return web.Response(body=enriched.to_json(), content_type="application/json")
+
+
+async def reset_breaker(request: web.Request) -> web.Response:
+    """POST /api/v1/breakers/{provider}/reset: close a provider's breaker by hand."""
+    if (denied := _denied(request)) is not None:
+        return denied
+    llm = request.app[STATE].enricher.llm
+    slot = llm.client.by_name.get(request.match_info["provider"]) if llm is not None else None
+    if slot is None:
+        return error(404, "no such LLM provider")
+    slot.breaker.reset()
+    return json_response({"provider": slot.name, "state": str(slot.breaker.stats().state)})
 
 
 async def outbox_list(request: web.Request) -> web.Response:
@@ -185,5 +226,6 @@ def add_routes(app: web.Application) -> None:
         web.post("/api/v1/classify", classify),
         web.get("/api/v1/outbox", outbox_list),
         web.post("/api/v1/outbox/{action:replay|purge}", outbox_change),
+        web.post("/api/v1/breakers/{provider}/reset", reset_breaker),
         web.post("/-/reload", reload),
     ])

@@ -14,7 +14,8 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from receiver import api, forwarders, ingest
 from receiver.background import DeliveryThread
+from receiver.cache import ClassificationCache
 from receiver.classifier import Classification, RuleClassifier
 from receiver.config import Config
 from receiver.delivery import DeliveryWorker
@@ -30,6 +32,10 @@ from receiver.errors import ConfigError
 from receiver.forwarders import Forwarder
 from receiver.forwarders.http import Deps
 from receiver.ingest import STATE, Authorizer, State
+from receiver.llm import ProviderDeps
+from receiver.llm.classify import LLMClassifier
+from receiver.llm.client import LLMClient
+from receiver.llm.cost import Budget
 from receiver.metrics import Metrics
 from receiver.outbox.sqlite import SqliteOutbox
 from receiver.pipeline import Enricher
@@ -51,11 +57,38 @@ def load_classifier(config: Config) -> RuleClassifier:
 
 
 def build_enricher(config: Config, metrics: Metrics | None = None) -> Enricher:
-    def count(c: Classification) -> None:
+    def count(c: Classification, reason: str) -> None:
         if metrics is not None:
-            metrics.enrichment.labels(source=c.source, reason="llm_disabled" if c.source == "rules" else "").inc()
+            metrics.enrichment.labels(source=c.source, reason=reason).inc()
 
     return Enricher(load_classifier(config), config.enrichment, on_classified=count)
+
+
+@dataclass(frozen=True)
+class LLMState:
+    """What outlives a reload on the LLM side: money spent and answers cached."""
+
+    budget: Budget
+    cache: ClassificationCache
+
+    @classmethod
+    def create(cls, config: Config) -> LLMState:
+        return cls(Budget(config.llm.budget), ClassificationCache(config.cache, prompt_version=_version(config)))
+
+
+def _version(config: Config) -> str:
+    return str(config.llm.prompt.template.version) if config.llm.prompt is not None else "none"
+
+
+def build_llm(config: Config, session: aiohttp.ClientSession, metrics: Metrics, kept: LLMState, *,
+              clock: Callable[[], float] = time.monotonic,
+              sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> LLMClassifier | None:
+    """The LLM path for `config`, or None when it is off (then the rules classify every alert)."""
+    if not config.llm.enabled or not config.llm.providers:
+        return None
+    kept.budget.set_caps(config.llm.budget)
+    client = LLMClient.build(config.llm, ProviderDeps(session, clock, sleep), metrics.llm, kept.budget)
+    return LLMClassifier(client, kept.cache, config.llm.prompt, deadline=config.enrichment.deadline, clock=clock)
 
 
 def build_app(
@@ -66,6 +99,8 @@ def build_app(
     shutdown_grace: float = 10.0,
     reload_from: Callable[[], Config] | None = None,
     handle_sighup: bool = False,
+    llm_clock: Callable[[], float] = time.monotonic,
+    llm_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> web.Application:
     """The application for `config`. With `reload_from` (a function that loads the config anew, raising
     ConfigError), `POST /-/reload` (and SIGHUP with `handle_sighup`) swap in a new config."""
@@ -84,7 +119,11 @@ def build_app(
         deps = Deps(session, clock, current.enrichment.annotation_prefix, on_template_error)
         return Router(current.routes, current.default_receiver), forwarders.build(current.receivers, deps)
 
+    kept = LLMState.create(config)
+    state.llm_state = kept
+
     def make_worker(session: aiohttp.ClientSession) -> DeliveryWorker:
+        state.enricher.llm = build_llm(state.config, session, metrics, kept, clock=llm_clock, sleep=llm_sleep)
         router, built = deliver_with(state.config, session)
         return DeliveryWorker(outbox, state.enricher, router, built, state.config.receivers, state.config.delivery,
                               metrics, clock=clock)
@@ -95,12 +134,14 @@ def build_app(
         await delivery.start()
         outbox.on_stored = delivery.wake
         app[DELIVERY] = delivery
+        state.dry_run = lambda n, mode: delivery.run(lambda: state.enricher.enrich(n, mode))
+        rebuild = _rebuild(deliver_with, lambda c, s: build_llm(c, s, metrics, kept, clock=llm_clock, sleep=llm_sleep))
         if reload_from is not None:
-            state.reload = lambda: reload(state, delivery, reload_from, deliver_with)
+            state.reload = lambda: reload(state, delivery, reload_from, rebuild)
             if handle_sighup:
                 loop = asyncio.get_running_loop()
                 loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload(
-                    state, delivery, reload_from, deliver_with)))
+                    state, delivery, reload_from, rebuild)))
         state.ready = True
         log.info("ready", extra={"outbox": str(outbox.path), "receivers": len(config.receivers)})
         yield
@@ -114,12 +155,22 @@ def build_app(
     return app
 
 
-async def reload(
-    state: State,
-    delivery: DeliveryThread,
-    load: Callable[[], Config],
-    deliver_with: Callable[[Config, aiohttp.ClientSession], tuple[Router, dict[str, Forwarder]]],
-) -> list[str]:
+Rebuild = Callable[[Config, aiohttp.ClientSession, State, DeliveryWorker], None]
+
+
+def _rebuild(deliver_with: Callable[[Config, aiohttp.ClientSession], tuple[Router, dict[str, Forwarder]]],
+             llm_with: Callable[[Config, aiohttp.ClientSession], LLMClassifier | None]) -> Rebuild:
+    """How a reload rebuilds, on the delivery loop, what lives there: routes, forwarders, the LLM path."""
+
+    def rebuild(new: Config, session: aiohttp.ClientSession, state: State, worker: DeliveryWorker) -> None:
+        router, built = deliver_with(new, session)
+        worker.reconfigure(router, built, new.receivers, new.delivery)
+        state.enricher.llm = llm_with(new, session)
+
+    return rebuild
+
+
+async def reload(state: State, delivery: DeliveryThread, load: Callable[[], Config], rebuild: Rebuild) -> list[str]:
     """Load the config again and swap it in; a bad one is refused with its errors and the old one kept.
     The listen address and the outbox stay as they started (they need a restart)."""
     try:
@@ -141,8 +192,7 @@ async def reload(
         worker, session = delivery.worker, delivery.session
         if worker is None or session is None:
             raise RuntimeError("delivery is not running")
-        router, built = deliver_with(new, session)
-        worker.reconfigure(router, built, new.receivers, new.delivery)
+        rebuild(new, session, state, worker)
 
     await delivery.run(swap)
     state.metrics.config_reloads.labels(result="success").inc()

@@ -89,12 +89,15 @@ class BreakerConfig:
     reset_timeout: float = 60.0
     half_open_max_calls: int = 1
     success_threshold: int = 2
+    min_calls: int = 10  # calls in the window before the failure rate can open the breaker
 
 
 @dataclass(frozen=True, slots=True)
 class RateLimitConfig:
     requests_per_minute: float = 600.0
     burst: int = 20
+    tokens_per_minute: float = 0.0  # 0: no token limit
+    max_concurrency: int = 0  # 0: no cap on calls in flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,7 @@ class ProviderConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     circuit_breaker: BreakerConfig = BreakerConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
+    pricing: tuple[float, float] | None = None  # USD per million input, output tokens (None: the built-in table)
     options: Any = None  # the provider type's own settings, parsed by its class (`Provider.options`)
 
 
@@ -127,6 +131,8 @@ class LLMConfig:
     enabled: bool = False
     providers: tuple[ProviderConfig, ...] = ()
     budget: BudgetConfig = BudgetConfig()
+    prompt: Any = None  # receiver.prompt.PromptSettings: template, redaction, size cap, batch size
+    per_receiver: RateLimitConfig | None = None  # a rate limit per Alertmanager receiver (tenant)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,10 +316,15 @@ def _classifier(f: Fields, source: str) -> ClassifierConfig:
 
 def _llm(f: Fields) -> LLMConfig:
     budget = f.section("budget")
+    from receiver.prompt import prompt_settings_from  # it imports receiver.llm, which imports this module
+
+    per_receiver = _rate_limit(f.section("per_receiver_rate_limit")) if f.has("per_receiver_rate_limit") else None
     llm = LLMConfig(
         enabled=f.boolean("enabled", False),
         providers=tuple(_provider(p) for p in f.items("providers")),
         budget=BudgetConfig(budget.number("daily_usd", 0.0), budget.number("monthly_usd", 0.0)),
+        prompt=prompt_settings_from(f),
+        per_receiver=per_receiver,
     )
     budget.done()
     names = [p.name for p in llm.providers]
@@ -343,6 +354,7 @@ def _provider(f: Fields) -> ProviderConfig:
         headers=f.mapping("headers"),
         circuit_breaker=_breaker(f.section("circuit_breaker")),
         rate_limit=_rate_limit(f.section("rate_limit")),
+        pricing=_pricing(f.section("pricing")) if f.has("pricing") else None,
         options=_provider_options(kind, f),
     )
     f.done()
@@ -356,6 +368,12 @@ def _provider_options(kind: str, f: Fields) -> Any:
     return provider.options(f) if provider is not None else None
 
 
+def _pricing(f: Fields) -> tuple[float, float]:
+    prices = (f.number("input_per_million", 0.0), f.number("output_per_million", 0.0))
+    f.done()
+    return prices
+
+
 def _breaker(f: Fields) -> BreakerConfig:
     b = BreakerConfig()
     breaker = BreakerConfig(
@@ -367,13 +385,15 @@ def _breaker(f: Fields) -> BreakerConfig:
         reset_timeout=f.duration("reset_timeout", b.reset_timeout),
         half_open_max_calls=f.integer("half_open_max_calls", b.half_open_max_calls, minimum=1),
         success_threshold=f.integer("success_threshold", b.success_threshold, minimum=1),
+        min_calls=f.integer("min_calls", b.min_calls, minimum=1),
     )
     f.done()
     return breaker
 
 
 def _rate_limit(f: Fields) -> RateLimitConfig:
-    limit = RateLimitConfig(f.number("requests_per_minute", 600.0), f.integer("burst", 20, minimum=1))
+    limit = RateLimitConfig(f.number("requests_per_minute", 600.0), f.integer("burst", 20, minimum=1),
+                            f.number("tokens_per_minute", 0.0), f.integer("max_concurrency", 0))
     f.done()
     return limit
 

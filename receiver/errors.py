@@ -33,6 +33,9 @@ class Reason(StrEnum):
     NETWORK_ERROR = "network_error"
     BAD_REPLY = "bad_reply"
     UNKNOWN_RECEIVER = "unknown_receiver"
+    LLM_DISABLED = "llm_disabled"
+    CIRCUIT_OPEN = "circuit_open"
+    BUDGET = "budget"
     EXPIRED = "expired"
     OTHER = "other"
 

@@ -58,6 +58,8 @@ class State:
     authorizer: Authorizer
     ready: bool = False
     reload: Callable[[], Awaitable[list[str]]] | None = None  # set when serving from a config file
+    dry_run: Callable[[alerts.Notification, str], Awaitable[alerts.Notification]] | None = None  # on delivery's loop
+    llm_state: Any = None  # app.LLMState: the budget and the cache, for the status
     _by_code: dict[int, Any] = field(default_factory=dict)
 
     def count_request(self, status: int) -> None:

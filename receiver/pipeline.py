@@ -12,10 +12,15 @@ labels too, for routing in a downstream Alertmanager).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from receiver.alerts import Alert, Notification
 from receiver.classifier import Classification, RuleClassifier
 from receiver.config import MODES, EnrichmentConfig
+from receiver.errors import LLMError, Reason
+
+if TYPE_CHECKING:  # the LLM path imports this module's neighbours; only its type is needed here
+    from receiver.llm.classify import LLMClassifier
 
 _ALL = ("severity", "category", "confidence", "summary", "recommendations", "source", "model")
 _KEYS_BY_MODE = {
@@ -51,18 +56,22 @@ def annotations_for(c: Classification, prefix: str, keys: Sequence[str]) -> dict
 
 
 class Enricher:
-    """Applies the current mode to a notification; the mode may change at run time (`PUT /api/v1/mode`)."""
+    """Applies the current mode to a notification; the mode may change at run time (`PUT /api/v1/mode`).
+    With `llm` set, alerts are classified by the LLM (cache first) and each one it could not classify
+    by the rules; `on_classified(classification, reason)` hears of every alert (reason: why the rules)."""
 
     def __init__(
         self,
         classifier: RuleClassifier,
         config: EnrichmentConfig,
-        on_classified: Callable[[Classification], None] = lambda c: None,
+        on_classified: Callable[[Classification, str], None] = lambda c, reason: None,
+        llm: LLMClassifier | None = None,
     ) -> None:
         self.classifier = classifier
         self.config = config
         self.mode = config.mode
         self.on_classified = on_classified
+        self.llm = llm
 
     def reconfigure(self, classifier: RuleClassifier, config: EnrichmentConfig, *, mode_changed: bool) -> None:
         """After a reload: the new rules and settings; the mode follows the file only if the file changed it
@@ -77,11 +86,20 @@ class Enricher:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         self.mode = mode
 
-    async def classify(self, alerts: Sequence[Alert]) -> list[Classification]:
-        """One classification per alert (the rules today; the LLM path plugs in here)."""
-        results = [self.classifier.classify(a) for a in alerts]
-        for c in results:
-            self.on_classified(c)
+    async def classify(self, alerts: Sequence[Alert], tenant: str | None = None) -> list[Classification]:
+        """One classification per alert: the LLM's (or the cache's) where it answered, else the rules'."""
+        llm = self.llm
+        answers: Sequence[Classification | LLMError] = (
+            await llm.classify(alerts, tenant) if llm is not None
+            else [LLMError(Reason.LLM_DISABLED, "llm is disabled")] * len(alerts))
+        results = []
+        for alert, answer in zip(alerts, answers, strict=True):
+            if isinstance(answer, Classification):
+                result, reason = answer, ""
+            else:
+                result, reason = self.classifier.classify(alert), str(answer.reason)
+            self.on_classified(result, reason)
+            results.append(result)
         return results
 
     async def enrich(self, notification: Notification, mode: str | None = None) -> Notification:
@@ -93,7 +111,7 @@ class Enricher:
         fresh = [a for a in notification.alerts if not already_enriched(a, prefix)]
         if not fresh:
             return notification  # the same object: delivery forwards the stored body as it came
-        results = iter(await self.classify(fresh))
+        results = iter(await self.classify(fresh, notification.receiver or None))
         alerts = tuple(a if already_enriched(a, prefix) else self._annotate(a, next(results), keys)
                        for a in notification.alerts)
         return notification.with_alerts(alerts)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from receiver.alerts import Notification, parse
-from receiver.classifier import Classification, RuleClassifier
+from receiver.classifier import RuleClassifier
 from receiver.config import MODES, EnrichmentConfig
 from receiver.pipeline import Enricher
 from tests.fakes import FIXTURES, PAYLOADS
@@ -168,11 +168,12 @@ def test_set_mode_rejects_an_unknown_mode(mode: str) -> None:
     assert set(MODES) == {"transparent", *ENRICHING}
 
 
-async def test_on_classified_hears_every_alert() -> None:
-    heard: list[Classification] = []
-    enricher = Enricher(RuleClassifier.from_yaml(RULES), EnrichmentConfig(), on_classified=heard.append)
+async def test_on_classified_hears_every_alert_and_why_the_rules() -> None:
+    heard: list[tuple[str, str]] = []
+    enricher = Enricher(RuleClassifier.from_yaml(RULES), EnrichmentConfig(),
+                        on_classified=lambda c, reason: heard.append((c.model, reason)))
     await enricher.enrich(_load(FIXTURES / "02-firing-group-3-alerts.json"))
-    assert [c.model for c in heard] == ["rules/default"] * 3
+    assert heard == [("rules/default", "llm_disabled")] * 3
 
 
 async def test_alerts_amtriage_already_enriched_pass_through_untouched() -> None:
