@@ -20,7 +20,7 @@ test: $(STAMP) system-deps lint typecheck rules helm-check unit
 check: test
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check receiver tests bench tools
+	$(VENV)/bin/ruff check receiver tests bench tools examples
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

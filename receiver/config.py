@@ -23,7 +23,7 @@ from receiver.matchers import Matcher, parse_matcher
 from receiver.overrides import apply_overrides
 
 MODES = ("transparent", "enriched", "transparent_with_recommendations")
-PROVIDER_TYPES = ("openai", "azure", "anthropic", "gemini", "ollama", "openai_compatible", "proxy")
+PROVIDER_TYPES = ("openai", "azure", "anthropic", "gemini", "ollama", "openai_compatible", "proxy", "custom")
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,7 +342,7 @@ def _provider(f: Fields) -> ProviderConfig:
     provider = ProviderConfig(
         name=f.string("name", kind),
         type=kind,
-        model=f.string("model", required=kind != "proxy"),
+        model=f.string("model", required=kind not in ("proxy", "custom")),
         api_key=f.secret("api_key"),
         base_url=base_url,
         timeout=f.duration("timeout", 30.0),

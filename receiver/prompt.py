@@ -203,7 +203,8 @@ def render_request(items: Sequence[tuple[str, Alert]], settings: PromptSettings)
     docs = [_Doc(i, redact(a.labels), redact(a.annotations)) for i, a in items]
     system = _fill(settings.template.system, schema=SCHEMA, version=settings.template.version)
     user = _fit(docs, settings.max_prompt_chars - len(system), settings.template)
-    return Request(system=system, user=user, max_tokens=REPLY_TOKENS[0] + REPLY_TOKENS[1] * len(items))
+    data = tuple({"id": d.id, "labels": d.labels, "annotations": d.annotations} for d in docs)
+    return Request(system=system, user=user, max_tokens=REPLY_TOKENS[0] + REPLY_TOKENS[1] * len(items), alerts=data)
 
 
 @dataclass(frozen=True, slots=True)

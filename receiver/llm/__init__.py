@@ -16,7 +16,7 @@ import asyncio
 import importlib
 import pkgutil
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -34,6 +34,7 @@ class Request:
     user: str
     max_tokens: int = 1024
     temperature: float = 0.0
+    alerts: tuple[Mapping[str, Any], ...] = ()  # the same data, redacted, as objects: {id, labels, annotations}
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,9 +49,8 @@ class ProxyOptions:
 def proxy_payload(request: Request, model: str) -> dict[str, Any]:
     payload: dict[str, Any] = {"model": model or None, "system": request.system, "prompt": request.user,
                                "max_tokens": request.max_tokens, "temperature": request.temperature}
-    alerts = getattr(request, "alerts", None)  # the batch itself, once Request carries it
-    if alerts is not None:
-        payload["alerts"] = alerts
+    if request.alerts:  # the batch itself (redacted), for services that do not read prompts
+        payload["alerts"] = [dict(a) for a in request.alerts]
     return payload
 
 
