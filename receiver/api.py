@@ -119,6 +119,10 @@ def render_page(doc: dict[str, Any]) -> str:
         f"<h1>amtriage</h1><p>Mode: <b id='mode'>{html.escape(doc['mode'])}</b> &middot; "
         f"LLM {'enabled' if doc['llm']['enabled'] else 'disabled'}</p>",
         table("Breakers", providers, ["provider", "type", "model", "breaker", "failures", "next probe (s)"]),
+        table("Budget", [[period, b["spent_usd"], "no cap" if b["left_usd"] is None else b["left_usd"]]
+                         for period, b in doc["llm"]["budget"].items()], ["period", "spent (USD)", "left (USD)"]),
+        table("Cache", [[doc["llm"]["cache"].get(k, "-") for k in ("size", "hits", "misses", "hit_rate")]]
+              if doc["llm"]["cache"] else [], ["entries", "hits", "misses", "hit rate"]),
         table("Outbox", [[outbox.get("depth", "?"), outbox.get("oldest_age_seconds", "?"),
                           outbox.get("dead_letters", "?")]], ["waiting", "oldest (s)", "dead letters"]),
         table("Receivers", receivers, ["receiver", "type", "delivered", "failed attempts", "dead letters"]),

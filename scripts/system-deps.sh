@@ -3,7 +3,7 @@
 # when they are missing. Arguments: command=package pairs; without any, the test suite's list.
 set -euo pipefail
 if [ $# -eq 0 ]; then
-  set -- prometheus-alertmanager=prometheus-alertmanager
+  set -- prometheus-alertmanager=prometheus-alertmanager chromium=chromium
 fi
 missing=()
 for pair in "$@"; do
