@@ -122,8 +122,11 @@ def build_app(
     kept = LLMState.create(config)
     state.llm_state = kept
 
+    def llm_with(current: Config, session: aiohttp.ClientSession) -> LLMClassifier | None:
+        return build_llm(current, session, metrics, kept, clock=llm_clock, sleep=llm_sleep)
+
     def make_worker(session: aiohttp.ClientSession) -> DeliveryWorker:
-        state.enricher.llm = build_llm(state.config, session, metrics, kept, clock=llm_clock, sleep=llm_sleep)
+        state.enricher.llm = llm_with(state.config, session)
         router, built = deliver_with(state.config, session)
         return DeliveryWorker(outbox, state.enricher, router, built, state.config.receivers, state.config.delivery,
                               metrics, clock=clock)
@@ -135,13 +138,8 @@ def build_app(
         outbox.on_stored = delivery.wake
         app[DELIVERY] = delivery
         state.dry_run = lambda n, mode: delivery.run(lambda: state.enricher.enrich(n, mode))
-        rebuild = _rebuild(deliver_with, lambda c, s: build_llm(c, s, metrics, kept, clock=llm_clock, sleep=llm_sleep))
         if reload_from is not None:
-            state.reload = lambda: reload(state, delivery, reload_from, rebuild)
-            if handle_sighup:
-                loop = asyncio.get_running_loop()
-                loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload(
-                    state, delivery, reload_from, rebuild)))
+            _wire_reload(state, delivery, reload_from, _rebuild(deliver_with, llm_with), sighup=handle_sighup)
         state.ready = True
         log.info("ready", extra={"outbox": str(outbox.path), "receivers": len(config.receivers)})
         yield
@@ -156,6 +154,15 @@ def build_app(
 
 
 Rebuild = Callable[[Config, aiohttp.ClientSession, State, DeliveryWorker], None]
+
+
+def _wire_reload(state: State, delivery: DeliveryThread, load: Callable[[], Config], rebuild: Rebuild, *,
+                 sighup: bool) -> None:
+    """`POST /-/reload` (through `state.reload`) and, when serving for real, SIGHUP."""
+    state.reload = lambda: reload(state, delivery, load, rebuild)
+    if sighup:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(reload(
+            state, delivery, load, rebuild)))
 
 
 def _rebuild(deliver_with: Callable[[Config, aiohttp.ClientSession], tuple[Router, dict[str, Forwarder]]],

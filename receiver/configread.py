@@ -174,6 +174,13 @@ class Fields:
                 return None
         return inline
 
+    def required_secret(self, key: str) -> str:
+        """A secret that must be given, inline or as `key_file` (an unreadable file is reported by `secret`)."""
+        value = self.secret(key)
+        if value is None and not self.has(f"{key}_file"):
+            self.error(key, f"is required (or {key}_file)")
+        return value or ""
+
     def strings(self, key: str) -> tuple[str, ...]:
         value = self.get(key)
         if value is None:

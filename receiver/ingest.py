@@ -125,7 +125,11 @@ async def _accept(request: web.Request, state: State) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
+    """Alive. An open LLM breaker is reported but does not make the service unhealthy: the rules
+    classifying while a provider is down is the design working, not a reason to restart."""
+    llm = request.app[STATE].enricher.llm
+    breakers = {s.name: str(s.breaker.stats().state) for s in llm.client.slots} if llm is not None else {}
+    return json_response({"status": "ok", "llm_breakers": breakers})
 
 
 async def readyz(request: web.Request) -> web.Response:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -9,6 +12,7 @@ import pytest
 
 from receiver.config import Config, loads
 from tests.fakes import ManualClock, RecordingSink
+from tests.proc import wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,3 +68,34 @@ def make_config(tmp_path: Path) -> ConfigFactory:
         return loads(text, {})
 
     return make
+
+
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+StartAlertmanager = Callable[[str, int], Awaitable[str]]
+
+
+@pytest.fixture
+async def real_alertmanager(tmp_path: Path) -> AsyncIterator[StartAlertmanager]:
+    """Starts a real Alertmanager with the given alertmanager.yml on the given port; returns its base URL."""
+    if ALERTMANAGER is None:
+        if os.environ.get("CI"):
+            pytest.fail("prometheus-alertmanager is not installed (make test installs it)")
+        pytest.skip("prometheus-alertmanager is not installed; `make test` installs it")
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start(config_text: str, port: int) -> str:
+        config = tmp_path / "alertmanager.yml"
+        config.write_text(config_text)
+        proc = await asyncio.create_subprocess_exec(
+            str(ALERTMANAGER), f"--config.file={config}", f"--storage.path={tmp_path / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        await wait_ready(f"http://127.0.0.1:{port}/-/ready")
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        await proc.wait()

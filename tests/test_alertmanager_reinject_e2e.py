@@ -3,13 +3,8 @@ is accepted, reads back with the annotations, resolves, and the mark label close
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,43 +18,14 @@ from receiver.config import loads
 from receiver.errors import PermanentDelivery
 from receiver.forwarders import build
 from receiver.forwarders.http import Deps
-from tests.conftest import ConfigFactory
+from tests.conftest import ConfigFactory, StartAlertmanager
 from tests.fakes import RecordingSink
-from tests.proc import free_port, wait_ready
+from tests.proc import free_port
 
 pytestmark = pytest.mark.subprocess
 
-BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 TOKEN = "am-reinject-e2e-token"
 MARK = "{name: amtriage_enriched, value: 'true'}"
-StartAlertmanager = Callable[[str, int], Awaitable[str]]
-
-
-@pytest.fixture
-async def alertmanager(tmp_path: Path) -> AsyncIterator[StartAlertmanager]:
-    """Starts a real Alertmanager with the given alertmanager.yml on the given port; returns its base URL."""
-    if BINARY is None:
-        if os.environ.get("CI"):
-            pytest.fail("prometheus-alertmanager is not installed (make test installs it)")
-        pytest.skip("prometheus-alertmanager is not installed; `make test` installs it")
-    procs: list[asyncio.subprocess.Process] = []
-
-    async def start(config_text: str, port: int) -> str:
-        config = tmp_path / "alertmanager.yml"
-        config.write_text(config_text)
-        proc = await asyncio.create_subprocess_exec(
-            str(BINARY), f"--config.file={config}", f"--storage.path={tmp_path / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )
-        procs.append(proc)
-        await wait_ready(f"http://127.0.0.1:{port}/-/ready")
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        await proc.wait()
 
 
 async def active_alerts(session: aiohttp.ClientSession, am: str) -> list[dict[str, Any]]:
@@ -80,8 +46,9 @@ def notification_of(*alerts: Alert) -> Notification:
 NULL_ROUTE = 'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n'
 
 
-async def test_posted_alerts_read_back_with_their_annotations_then_resolve(alertmanager: StartAlertmanager) -> None:
-    am = await alertmanager(NULL_ROUTE, free_port())
+async def test_posted_alerts_read_back_with_their_annotations_then_resolve(
+        real_alertmanager: StartAlertmanager) -> None:
+    am = await real_alertmanager(NULL_ROUTE, free_port())
     config = loads(f"receivers:\n  - {{name: r, type: alertmanager, url: '{am}'}}\n", {})
     start = datetime.now(UTC) - timedelta(minutes=1)
     firing = Alert("firing", {"alertname": "DiskFull", "instance": "db-1"},
@@ -103,8 +70,8 @@ async def test_posted_alerts_read_back_with_their_annotations_then_resolve(alert
         assert await active_alerts(session, am) == []
 
 
-async def test_a_refused_alert_is_permanent_and_says_why(alertmanager: StartAlertmanager) -> None:
-    am = await alertmanager(NULL_ROUTE, free_port())
+async def test_a_refused_alert_is_permanent_and_says_why(real_alertmanager: StartAlertmanager) -> None:
+    am = await real_alertmanager(NULL_ROUTE, free_port())
     config = loads(f"receivers:\n  - {{name: r, type: alertmanager, url: '{am}'}}\n", {})
     backwards = Alert("resolved", {"alertname": "X"}, {}, "2026-01-01T00:00:10Z", "2026-01-01T00:00:00Z")
     async with aiohttp.ClientSession() as session:
@@ -140,7 +107,7 @@ receivers:
 
 
 async def test_reinjected_alerts_reach_people_enriched_and_never_loop(
-    alertmanager: StartAlertmanager, make_config: ConfigFactory, sink: RecordingSink
+    real_alertmanager: StartAlertmanager, make_config: ConfigFactory, sink: RecordingSink
 ) -> None:
     """Alertmanager -> amtriage -> the same Alertmanager -> people: firing then resolved, each once."""
     am_port, amtriage_port = free_port(), free_port()
@@ -152,7 +119,7 @@ async def test_reinjected_alerts_reach_people_enriched_and_never_loop(
     server = TestServer(build_app(config, registry=registry), host="127.0.0.1", port=amtriage_port)
     await server.start_server()
     try:
-        am = await alertmanager(loop_config(amtriage_port, sink.url()), am_port)
+        am = await real_alertmanager(loop_config(amtriage_port, sink.url()), am_port)
         start = datetime.now(UTC)
         labels = {"alertname": "KubePodCrashLooping", "namespace": "prod-eu", "pod": "api-7d9f", "severity": "warning"}
         alert: dict[str, Any] = {"labels": labels,

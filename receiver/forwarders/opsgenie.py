@@ -145,14 +145,12 @@ class OpsgenieForwarder:
 
     @classmethod
     def options(cls, f: Fields) -> OpsgenieOptions:
-        key = f.secret("api_key")
-        if key is None and not f.has("api_key_file"):  # an unreadable file is reported by `secret`
-            f.error("api_key", "is required (or api_key_file)")
+        key = f.required_secret("api_key")
         for other in ("bearer_token", "bearer_token_file", "basic"):
             if f.has(other):
                 f.error(other, "opsgenie authenticates with api_key (sent as GenieKey); remove this")
         return OpsgenieOptions(
-            api_key=key or "",
+            api_key=key,
             priorities=_priorities(f),
             default_priority=f.choice("default_priority", "P3", PRIORITIES),
             tags=f.strings("tags"),

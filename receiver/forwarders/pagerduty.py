@@ -133,14 +133,12 @@ class PagerDutyForwarder:
 
     @classmethod
     def options(cls, f: Fields) -> PagerDutyOptions:
-        key = f.secret("routing_key")
-        if key is None and not f.has("routing_key_file"):  # an unreadable file is reported by `secret`
-            f.error("routing_key", "is required (or routing_key_file)")
-        elif key is not None and len(key) != ROUTING_KEY_LENGTH:
+        key = f.required_secret("routing_key")
+        if key and len(key) != ROUTING_KEY_LENGTH:
             f.error("routing_key", f"must be the {ROUTING_KEY_LENGTH}-character integration key "
                                    f"of an Events API v2 integration (got {len(key)} characters)")
         return PagerDutyOptions(
-            routing_key=key or "",
+            routing_key=key,
             client=f.string("client", "amtriage"),
             default_severity=f.choice("default_severity", "error", SEVERITIES),
             templates=templates.template_options(f, tuple(DEFAULTS)),

@@ -178,13 +178,11 @@ class TelegramForwarder:
 
     @classmethod
     def options(cls, f: Fields) -> TelegramOptions:
-        token = f.secret("bot_token")
-        if token is None:
-            f.error("bot_token", "is required (or bot_token_file)")
-        elif not _BOT_TOKEN.fullmatch(token):
+        token = f.required_secret("bot_token")
+        if token and not _BOT_TOKEN.fullmatch(token):
             f.error("bot_token", "must be the token @BotFather gave, like 123456789:AA…")
         thread = f.integer("message_thread_id", 1, minimum=1) if f.has("message_thread_id") else None
-        return TelegramOptions(token or "", _chat_id(f), thread, f.boolean("disable_notification", False),
+        return TelegramOptions(token, _chat_id(f), thread, f.boolean("disable_notification", False),
                                f.integer("max_messages", 4, minimum=1), templates.template_options(f, ("text",)))
 
     def __init__(self, config: ReceiverConfig, deps: Deps) -> None:
