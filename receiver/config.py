@@ -23,6 +23,7 @@ from receiver.matchers import Matcher, parse_matcher
 from receiver.overrides import apply_overrides
 
 MODES = ("transparent", "enriched", "transparent_with_recommendations")
+KEYED_PROVIDERS = ("openai", "azure", "anthropic", "gemini")  # hosted APIs that always want a key
 PROVIDER_TYPES = ("openai", "azure", "anthropic", "gemini", "ollama", "openai_compatible", "proxy", "custom")
 
 
@@ -332,6 +333,9 @@ def _llm(f: Fields) -> LLMConfig:
         f.error("providers", f"provider name {dup!r} is used more than once")
     if llm.enabled and not llm.providers:
         f.error("providers", "at least one provider is required when llm.enabled is true")
+    for i, p in enumerate(llm.providers):
+        if llm.enabled and p.type in KEYED_PROVIDERS and not p.api_key and not f.raw["providers"][i].get("auth"):
+            f.error(f"providers[{i}].api_key", "is required when llm.enabled is true (or api_key_file, or auth:)")
     f.done()
     return llm
 

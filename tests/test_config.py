@@ -336,8 +336,17 @@ OVERRIDES = [
 def test_env_override_changes_its_field(tmp_path: Path, name: str, value: str, path: str, expected: Any) -> None:
     """Each variable overrides DESIGN's file value (which differs from the one the variable sets)."""
     text = _design_one_credential(tmp_path)
+    environ = {name: value}
+    if name == "LLM_ENABLED":  # an enabled hosted provider needs its key (a missing one is a config error)
+        environ["LLM_API_KEY"] = "sk-env"
     assert _at(loads(text, {}), path) != expected
-    assert _at(loads(text, {name: value}), path) == expected
+    assert _at(loads(text, environ), path) == expected
+
+
+@pytest.mark.usefixtures("at_root")
+def test_enabling_a_hosted_llm_without_a_key_is_an_error(tmp_path: Path) -> None:
+    errors = _errors(_design_one_credential(tmp_path), {"LLM_ENABLED": "true"})
+    assert _has_error(errors, "llm.providers[0].api_key: is required when llm.enabled is true")
 
 
 def test_env_beats_the_file() -> None:

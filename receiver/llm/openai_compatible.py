@@ -37,7 +37,7 @@ from receiver.llm.auth import BEARER_IF_KEY
 from receiver.llm.http import Answer, error_body, json_or_none
 from receiver.llm.openai import ChatOptions, OpenAIProvider, read_chat_options
 
-REJECTED = re.compile(r"\d+ validation errors? for|Input should be")  # pydantic request validation
+REJECTED = re.compile(r"\d+ validation errors?\b|Input should be")  # pydantic request validation
 
 
 class OpenAICompatibleProvider(OpenAIProvider):
