@@ -53,7 +53,8 @@ CREATE INDEX IF NOT EXISTS outbox_group ON outbox (receiver, group_key, seq) WHE
 _COLUMNS = "id, created_at, receiver, enriched, body, attempts, state, available_at, last_error, group_key, seq"
 # A receiver's job waits while an earlier job of the same receiver and group is pending (retrying or in
 # flight), so one group's notifications reach a receiver in the order Alertmanager sent them.
-# `seq` is the id of the notification a job comes from, kept through retries (which are new rows).
+# `seq` is the id of the notification a job comes from, kept through retries (which are new rows);
+# 0 on a notification as stored (its own id is its place in line).
 _IN_TURN = """NOT (o.enriched = 1 AND o.group_key != '' AND EXISTS (
     SELECT 1 FROM outbox p WHERE p.state = 'pending' AND p.receiver = o.receiver AND p.group_key = o.group_key
     AND (p.seq < o.seq OR (p.seq = o.seq AND p.id < o.id))))"""
@@ -167,8 +168,7 @@ class SqliteOutbox:
     def _insert(self, db: sqlite3.Connection, body: bytes, receiver: str | None) -> int:
         now = self.clock()
         row = db.execute(
-            "INSERT INTO outbox (created_at, receiver, body, available_at, seq) VALUES (?, ?, ?, ?, "
-            "(SELECT coalesce(max(seq), 0) + 1 FROM outbox)) RETURNING id",
+            "INSERT INTO outbox (created_at, receiver, body, available_at) VALUES (?, ?, ?, ?) RETURNING id",
             (now, receiver, body, now),
         ).fetchone()
         self._depth += 1
@@ -201,8 +201,8 @@ class SqliteOutbox:
         db.executemany(
             """INSERT INTO outbox (created_at, receiver, enriched, body, state, attempts, available_at, last_error,
                                   group_key, seq) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?)""",
-            [(job.created_at, f.receiver, f.body, f.state, f.attempts, f.at, f.error[:500], f.group_key, job.seq)
-             for f in followups],
+            [(job.created_at, f.receiver, f.body, f.state, f.attempts, f.at, f.error[:500], f.group_key,
+              job.seq or job.id) for f in followups],
         )
         self._depth += sum(f.state == "pending" for f in followups) - deleted
 
