@@ -2,7 +2,8 @@
 
 Both servers run as their own processes; delivery runs (amtriage forwards every notification
 to a sink, which is a second bare server). The load comes from this process: a fixed number of
-POSTs at a fixed concurrency over keep-alive connections, as Alertmanager sends them: from wrk
+POSTs at a fixed concurrency over keep-alive connections, as Alertmanager sends them, each a new alert
+event (so delivery classifies and forwards every one rather than deduplicating): from wrk
 (Debian's package; `make bench` installs it) when it is there, else from an aiohttp client in
 this process. Prints requests/s for each and the ratio; never fails on time.
 
