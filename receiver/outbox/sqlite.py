@@ -179,7 +179,7 @@ class SqliteOutbox:
 
     async def claim(self, limit: int) -> list[Job]:
         """Lease up to `limit` jobs that are due; a lease not settled in time lapses."""
-        return await self._submit(lambda db: self._claim(db, limit))
+        return await self._submit(lambda db: self._claim(db, limit), durable=False)  # a lost lease: claimed again
 
     def _claim(self, db: sqlite3.Connection, limit: int) -> list[Job]:
         now = self.clock()
@@ -219,12 +219,12 @@ class SqliteOutbox:
             ) if group_key and wanted else frozenset()
             return Admission(verdicts, queued)
 
-        return await self._submit(admit)
+        return await self._submit(admit, durable=False)  # a lost record: at worst one duplicate, after a power cut
 
     # -- inspection and dead letters ---------------------------------------------------------
 
     async def stats(self) -> OutboxStats:
-        return await self._submit(self._stats)
+        return await self._submit(self._stats, durable=False)
 
     def _stats(self, db: sqlite3.Connection) -> OutboxStats:
         depth, oldest = db.execute("SELECT count(*), min(created_at) FROM outbox WHERE state = 'pending'").fetchone()
@@ -261,11 +261,12 @@ class SqliteOutbox:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    async def _submit(self, op: Callable[[sqlite3.Connection], T], *, transactional: bool = True) -> T:
+    async def _submit(self, op: Callable[[sqlite3.Connection], T], *, transactional: bool = True,
+                      durable: bool = True) -> T:
         if self._writer is None:
             raise OutboxError("outbox is not open")
         try:
-            return await asyncio.wrap_future(self._writer.submit(op, transactional=transactional))
+            return await asyncio.wrap_future(self._writer.submit(op, transactional=transactional, durable=durable))
         except sqlite3.Error as exc:
             raise OutboxError(f"outbox {self.path}: {exc}") from None
 

@@ -32,6 +32,7 @@ class _Task:
     op: Op
     future: Future[Any]
     transactional: bool
+    durable: bool = True
 
 
 class Writer:
@@ -42,12 +43,16 @@ class Writer:
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._db: sqlite3.Connection | None = None
+        self._synchronous = "FULL"  # what the connection is set to (see SqliteOutbox._prepare)
         self._thread = threading.Thread(target=self._main, name="amtriage-outbox", daemon=True)
         self._thread.start()
 
-    def submit(self, op: Callable[[sqlite3.Connection], T], *, transactional: bool = True) -> Future[T]:
+    def submit(self, op: Callable[[sqlite3.Connection], T], *, transactional: bool = True,
+               durable: bool = True) -> Future[T]:
+        """`durable=False`: the operation's loss in a power cut is harmless (a lease, a dedup record, a
+        read); a batch of only such operations commits without an fsync (the next durable one syncs it)."""
         future: Future[T] = Future()
-        self._queue.put(_Task(op, future, transactional))
+        self._queue.put(_Task(op, future, transactional, durable))
         return future
 
     def close(self) -> None:
@@ -77,6 +82,13 @@ class Writer:
             if self._db is not None:
                 self._db.close()
 
+    def _sync(self, db: sqlite3.Connection, *, durable: bool) -> None:
+        """FULL (fsync at commit) for batches that store or settle work, NORMAL for the others."""
+        wanted = "FULL" if durable else "NORMAL"
+        if self._synchronous != wanted:
+            db.execute(f"PRAGMA synchronous={wanted}")
+            self._synchronous = wanted
+
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
             self._db = self._connect()
@@ -85,6 +97,7 @@ class Writer:
     def _transaction(self, batch: list[_Task]) -> None:
         try:
             db = self._connection()
+            self._sync(db, durable=any(task.durable for task in batch))
             db.execute("BEGIN IMMEDIATE")
         except Exception as exc:  # no connection, or no lock on the file: every caller hears it
             _fail(batch, exc)
