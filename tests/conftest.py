@@ -8,6 +8,7 @@ import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from receiver.config import Config, loads
@@ -15,6 +16,13 @@ from tests.fakes import ManualClock, RecordingSink
 from tests.proc import wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session for forwarders and providers built in a test; closed at the end."""
+    async with aiohttp.ClientSession() as s:
+        yield s
 
 
 @pytest.fixture

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+
+from receiver import alerts
+from receiver.alerts import Notification
+from receiver.forwarders import Forwarder
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "alertmanager"
 PAYLOADS = sorted(p for p in FIXTURES.glob("[0-9][0-9]-*.json") if not p.name.endswith(".raw-body.json"))
@@ -91,3 +95,28 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class Reported:
+    """Records what a forwarder reports through Deps.on_template_error."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, receiver: str, error: str) -> None:
+        self.calls.append((receiver, error))
+
+
+def plain(name: str = "02-firing-group-3-alerts.json") -> Notification:
+    """A fixture as Alertmanager sent it, without enrichment (amtriage in transparent mode)."""
+    return alerts.parse((FIXTURES / name).read_bytes())
+
+
+def one(notification: Notification, **changes: Any) -> Notification:
+    """The notification with only its first alert, changed by `changes` (labels=, annotations=, ...)."""
+    return notification.with_alerts((replace(notification.alerts[0], **changes),))
+
+
+async def sent(forwarder: Forwarder, sink: RecordingSink, notification: Notification) -> list[Any]:
+    await forwarder.send(notification, notification.to_json())
+    return [r.json() for r in sink.received]

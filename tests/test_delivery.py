@@ -28,12 +28,6 @@ Build = Callable[[Config], Awaitable[Parts]]
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-@pytest.fixture
 async def build(session: aiohttp.ClientSession, clock: ManualClock) -> AsyncIterator[Build]:
     """Builds a worker on a real outbox file, real forwarders and the manual clock (no jitter)."""
     opened: list[SqliteOutbox] = []

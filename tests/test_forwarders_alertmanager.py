@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 
@@ -21,12 +19,6 @@ from tests.test_forwarders_contract import enriched
 FIRING = Alert("firing", {"alertname": "DiskFull", "instance": "db-1"},
                {"summary": "disk full", "ai_severity": "critical", "ai_source": "rules"},
                "2026-11-21T23:25:27.989497668Z", ZERO_TIME, "http://prom:9090/graph?g0.expr=up", "f1")
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def receiver_yaml(base: str, extra: str = "") -> str:

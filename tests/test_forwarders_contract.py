@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -45,12 +44,6 @@ def huge() -> Notification:
         for i in range(60)
     )
     return base.with_alerts(many)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def forwarder(case: Case, config: Config, session: aiohttp.ClientSession, clock: ManualClock) -> Forwarder:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -16,27 +15,11 @@ from receiver.errors import ConfigError, DeliveryError, PermanentDelivery, Reaso
 from receiver.forwarders.discord import DiscordForwarder, embed_size, fit
 from receiver.forwarders.http import Deps
 from tests.conftest import ROOT
-from tests.fakes import FIXTURES, PAYLOADS, ManualClock, RecordingSink, Reply
+from tests.fakes import FIXTURES, PAYLOADS, ManualClock, RecordingSink, Reply, Reported
 from tests.forwarder_cases.discord import CASE, PATH, TOKEN, message_object, reply
 from tests.test_forwarders_contract import enriched
 
 RULES = f"classifier: {{rules_file: {ROOT / 'config' / 'classifier.yaml'}}}\n"
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-class Reported:
-    """Records what a forwarder reports through Deps.on_template_error."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-
-    def __call__(self, receiver: str, error: str) -> None:
-        self.calls.append((receiver, error))
 
 
 def discord(session: aiohttp.ClientSession, base: str = "https://discord.com", extra: str = "",

@@ -4,7 +4,6 @@ styles, the 28 KB budget, what a 2xx reply may still mean, and options errors by
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -24,12 +23,6 @@ from tests.forwarder_cases.msteams import PATH, QUERY, SIG, THROTTLED, TOO_LARGE
 from tests.test_forwarders_contract import enriched, huge
 
 TEXT = {"Content-Type": "text/plain; charset=utf-8"}
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def make(session: aiohttp.ClientSession, extra: str = "", errors: list[tuple[str, str]] | None = None,

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 from aiohttp import web
 
-from receiver import alerts
-from receiver.alerts import Notification
 from receiver.config import loads
 from receiver.errors import ConfigError, PermanentDelivery, Reason, RetryableDelivery
 from receiver.forwarders import Forwarder, build
 from receiver.forwarders.http import Deps
 from receiver.forwarders.opsgenie import fit_details
 from tests.conftest import ConfigFactory
-from tests.fakes import FIXTURES, ManualClock, RecordingSink, Reply
+from tests.fakes import ManualClock, RecordingSink, Reply, one, plain, sent
 from tests.forwarder_cases.opsgenie import API_KEY
 from tests.test_forwarders_contract import enriched
 
@@ -48,12 +44,6 @@ async def sink() -> AsyncIterator[QuerySink]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-@pytest.fixture
 def template_errors() -> list[tuple[str, str]]:
     return []
 
@@ -71,21 +61,6 @@ def make(make_config: ConfigFactory, sink: QuerySink, session: aiohttp.ClientSes
         return build(config.receivers, deps)["r"]
 
     return build_one
-
-
-def plain(name: str = "02-firing-group-3-alerts.json") -> Notification:
-    """A fixture as Alertmanager sent it, without enrichment (amtriage in transparent mode)."""
-    return alerts.parse((FIXTURES / name).read_bytes())
-
-
-def one(notification: Notification, **changes: Any) -> Notification:
-    """The notification with only its first alert, changed by `changes` (labels=, annotations=, ...)."""
-    return notification.with_alerts((replace(notification.alerts[0], **changes),))
-
-
-async def sent(forwarder: Forwarder, sink: RecordingSink, notification: Notification) -> list[Any]:
-    await forwarder.send(notification, notification.to_json())
-    return [r.json() for r in sink.received]
 
 
 async def test_default_texts_without_enrichment(make: Make, sink: QuerySink) -> None:

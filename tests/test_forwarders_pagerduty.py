@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 
-from receiver import alerts
-from receiver.alerts import Notification
 from receiver.config import loads
 from receiver.errors import ConfigError, PermanentDelivery, Reason, RetryableDelivery
 from receiver.forwarders import Forwarder, build
 from receiver.forwarders.http import Deps
 from receiver.forwarders.pagerduty import EVENT_MAX_BYTES, encode, severity
 from tests.conftest import ConfigFactory
-from tests.fakes import FIXTURES, ManualClock, RecordingSink, Reply
+from tests.fakes import ManualClock, RecordingSink, Reply, one, plain, sent
 from tests.forwarder_cases.pagerduty import ROUTING_KEY
 from tests.test_forwarders_contract import enriched
 
 Make = Callable[..., Forwarder]
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.fixture
@@ -50,21 +40,6 @@ def make(make_config: ConfigFactory, sink: RecordingSink, session: aiohttp.Clien
         return build(config.receivers, deps)["r"]
 
     return build_one
-
-
-def plain(name: str = "02-firing-group-3-alerts.json") -> Notification:
-    """A fixture as Alertmanager sent it, without enrichment (amtriage in transparent mode)."""
-    return alerts.parse((FIXTURES / name).read_bytes())
-
-
-def one(notification: Notification, **changes: Any) -> Notification:
-    """The notification with only its first alert, changed by `changes` (labels=, annotations=, ...)."""
-    return notification.with_alerts((replace(notification.alerts[0], **changes),))
-
-
-async def sent(forwarder: Forwarder, sink: RecordingSink, notification: Notification) -> list[Any]:
-    await forwarder.send(notification, notification.to_json())
-    return [r.json() for r in sink.received]
 
 
 async def test_default_summary_names_alert_instance_and_summary(make: Make, sink: RecordingSink) -> None:

@@ -4,7 +4,6 @@ Slack's limits, incoming-webhook mode and its text replies, and options errors b
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,6 @@ from tests.test_forwarders_contract import enriched, huge
 
 HOOK_PATH = "/services/T024BE7LD/B08J5Q2R4TL/pR3kX9mWq7ZvL2nB8cY4tA1s"
 HTML = {"Content-Type": "text/html"}
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def make(session: aiohttp.ClientSession, extra: str = "", errors: list[tuple[str, str]] | None = None,

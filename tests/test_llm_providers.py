@@ -144,12 +144,6 @@ def build(case: Case, fake: FakeLLM, session: aiohttp.ClientSession, **settings:
     return kinds()[case.type](config.llm.providers[0], ProviderDeps(session))
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
 async def started(fake: FakeLLM) -> FakeLLM:
     await fake.start()
     return fake
